@@ -1,0 +1,353 @@
+"""The in-memory inventory of PJSIP endpoints, auths, AORs, contacts and device states.
+
+Data flows one way: AMI → inventory → routes. On every login the inventory takes a snapshot with the
+bulk list actions (the "first full sync"); afterwards events keep it current (ContactStatus,
+DeviceStateChange, PeerStatus) and FullyBooted/Reload trigger a full resync. Fields that only
+PJSIPShowEndpoint carries (Context, Callerid, auth/AOR/contact details) come from a background
+prefetch that walks every endpoint once after each sync and refreshes an endpoint whenever an event
+says it changed. Requests never run a list action; a request for an endpoint whose details are not
+fetched yet runs one bounded PJSIPShowEndpoint, shared by concurrent requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from ispbx.ami import AmiClient, AmiError, AmiMessage, AmiSession
+
+log = logging.getLogger(__name__)
+
+# DeviceStateChange spells states as tokens; EndpointList/EndpointDetail use these words.
+DEVICE_STATE_WORDS = {
+    "UNKNOWN": "Unknown",
+    "NOT_INUSE": "Not in use",
+    "INUSE": "In use",
+    "BUSY": "Busy",
+    "INVALID": "Invalid",
+    "UNAVAILABLE": "Unavailable",
+    "RINGING": "Ringing",
+    "RINGINUSE": "Ring+Inuse",
+    "ONHOLD": "On Hold",
+}
+ONLINE_STATES = frozenset({"Not in use", "In use", "Busy", "Ringing", "Ring+Inuse", "On Hold"})
+EMPTY_LIST_MESSAGES = ("No endpoints found", "No Auths found", "No AORs found", "No Contacts found")
+DETAIL_TIMEOUT = 2.0
+LIST_TIMEOUT = 30.0
+
+
+def status_of(device_state: str) -> str:
+    """``online`` or ``offline`` from the device state alone."""
+    return "online" if device_state in ONLINE_STATES else "offline"
+
+
+def split_names(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+@dataclass(frozen=True)
+class EndpointDetail:
+    """What one PJSIPShowEndpoint told us, grouped by event."""
+
+    endpoint: AmiMessage
+    auths: tuple[AmiMessage, ...]
+    outbound_auths: tuple[AmiMessage, ...]
+    aors: tuple[AmiMessage, ...]
+    contacts: tuple[AmiMessage, ...]
+    fetched_at: float
+
+
+def group_detail(items: list[AmiMessage]) -> EndpointDetail | None:
+    endpoint = next((m for m in items if m.get("Event") == "EndpointDetail"), None)
+    if endpoint is None:
+        return None
+    inbound = set(split_names(endpoint.get("Auth")))
+    outbound = set(split_names(endpoint.get("OutboundAuth")))
+    auths = [m for m in items if m.get("Event") == "AuthDetail"]
+    return EndpointDetail(
+        endpoint=endpoint,
+        auths=tuple(a for a in auths if a.get("ObjectName") in inbound),
+        outbound_auths=tuple(a for a in auths if a.get("ObjectName") in outbound),
+        aors=tuple(m for m in items if m.get("Event") == "AorDetail"),
+        contacts=tuple(m for m in items if m.get("Event") == "ContactStatusDetail"),
+        fetched_at=time.monotonic(),
+    )
+
+
+@dataclass
+class Snapshot:
+    endpoints: dict[str, AmiMessage] = field(default_factory=dict)
+    auths: dict[str, AmiMessage] = field(default_factory=dict)
+    aors: dict[str, AmiMessage] = field(default_factory=dict)
+    contacts: dict[tuple[str, str], AmiMessage] = field(default_factory=dict)  # (aor, uri)
+    device_states: dict[str, str] = field(default_factory=dict)  # endpoint -> words
+
+
+class Inventory:
+    """Live PJSIP state from one AMI session. Read by routes; written only by AMI."""
+
+    def __init__(self, session: AmiSession, *, prefetch: bool = True) -> None:
+        self._session = session
+        self._prefetch_enabled = prefetch
+        self.state = Snapshot()
+        self.details: dict[str, EndpointDetail] = {}
+        self.synced = False
+        self.version = 0
+        self.sync_seconds: float | None = None
+        self.prefetch_seconds: float | None = None
+        self._listeners: list[Callable[[], None]] = []
+        self._unsubscribe: list[Callable[[], None]] = []
+        self._sync_task: asyncio.Task[None] | None = None
+        self._sync_again = False
+        self._syncing = False
+        self._buffer: list[AmiMessage] = []
+        self._worker: asyncio.Task[None] | None = None
+        self._dirty: dict[str, None] = {}  # ordered set
+        self._prefetch_queue: list[str] = []
+        self._wake = asyncio.Event()
+        self._inflight: dict[str, asyncio.Task[EndpointDetail | None]] = {}
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._unsubscribe = [
+            self._session.add_login_hook(self._on_login),
+            self._session.add_event_listener(self.on_event),
+        ]
+        self._worker = asyncio.create_task(self._detail_worker(), name="inventory-details")
+
+    async def stop(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        tasks = [t for t in (self._sync_task, self._worker, *self._inflight.values()) if t]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def add_listener(self, callback: Callable[[], None]) -> Callable[[], None]:
+        self._listeners.append(callback)
+        return lambda: self._listeners.remove(callback)
+
+    def _changed(self) -> None:
+        self.version += 1
+        for listener in list(self._listeners):
+            listener()
+
+    # -- full sync -----------------------------------------------------------------------------
+
+    async def _on_login(self, client: AmiClient) -> None:
+        await self._run_sync(client)
+
+    def request_sync(self) -> None:
+        if self._syncing:
+            self._sync_again = True
+            return
+        client = self._session.client
+        if client is not None and (self._sync_task is None or self._sync_task.done()):
+            self._sync_task = asyncio.create_task(self._run_sync(client), name="inventory-sync")
+
+    async def _run_sync(self, client: AmiClient) -> None:
+        try:
+            while True:
+                self._syncing = True
+                self._sync_again = False
+                await self._sync_once(client)
+                if not self._sync_again:
+                    return
+        finally:
+            self._syncing = False
+
+    async def _sync_once(self, client: AmiClient) -> None:
+        started = time.monotonic()
+        self._buffer = []
+        try:
+            snapshot = await self._take_snapshot(client)
+        except AmiError as exc:
+            log.warning("inventory sync failed: %s", exc)
+            return
+        self.state = snapshot
+        self.details = {k: v for k, v in self.details.items() if k in snapshot.endpoints}
+        self.synced = True
+        self.sync_seconds = time.monotonic() - started
+        log.info("inventory synced: %d endpoints in %.2f s", len(snapshot.endpoints),
+                 self.sync_seconds)
+        buffered, self._buffer = self._buffer, []
+        self._syncing = False
+        for message in buffered:
+            self._apply_event(message)
+        self._changed()
+        self._start_prefetch(list(snapshot.endpoints))
+
+    async def _take_snapshot(self, client: AmiClient) -> Snapshot:
+        snap = Snapshot()
+        for item in await self._list(client, "PJSIPShowEndpoints"):
+            name = item.get("ObjectName", "")
+            snap.endpoints[name] = item
+            snap.device_states[name] = item.get("DeviceState", "Unknown")
+        for item in await self._list(client, "PJSIPShowAuths"):
+            snap.auths[item.get("ObjectName", "")] = item
+        for item in await self._list(client, "PJSIPShowAors"):
+            snap.aors[item.get("ObjectName", "")] = item
+        for item in await self._list(client, "PJSIPShowContacts"):
+            snap.contacts[(item.get("Aor", ""), item.get("Uri", ""))] = item
+        for item in await self._list(client, "DeviceStateList"):
+            self._apply_device_state(snap, item)
+        return snap
+
+    @staticmethod
+    async def _list(client: AmiClient, action: str) -> list[AmiMessage]:
+        items = await client.list_action({"Action": action}, timeout=LIST_TIMEOUT)
+        return [m for m in items if "Event" in m]
+
+    # -- events --------------------------------------------------------------------------------
+
+    def on_event(self, message: AmiMessage) -> None:
+        name = message.get("Event", "")
+        if name in ("FullyBooted",):
+            if not self._syncing and not self.synced:
+                self.request_sync()
+            return
+        if name == "Reload" or (name == "Shutdown"):
+            if name == "Reload":
+                self.request_sync()
+            return
+        if self._syncing:
+            self._buffer.append(message)
+            return
+        if self._apply_event(message):
+            self._changed()
+
+    def _apply_event(self, message: AmiMessage) -> bool:
+        name = message.get("Event", "")
+        if name == "DeviceStateChange":
+            return self._apply_device_state(self.state, message)
+        if name == "ContactStatus":
+            return self._apply_contact_status(message)
+        if name == "PeerStatus":
+            endpoint = message.get("Peer", "").removeprefix("PJSIP/")
+            self._mark_dirty(endpoint)
+        return False
+
+    @staticmethod
+    def _apply_device_state(snap: Snapshot, message: AmiMessage) -> bool:
+        device = message.get("Device", "")
+        if not device.startswith("PJSIP/"):
+            return False
+        endpoint = device.removeprefix("PJSIP/")
+        token = message.get("State", "UNKNOWN")
+        word = DEVICE_STATE_WORDS.get(token, token.replace("_", " ").capitalize())
+        if snap.device_states.get(endpoint) == word:
+            return False
+        snap.device_states[endpoint] = word
+        return True
+
+    def _apply_contact_status(self, message: AmiMessage) -> bool:
+        aor, uri = message.get("AOR", ""), message.get("URI", "")
+        key = (aor, uri)
+        status = message.get("ContactStatus", "")
+        if status == "Removed":
+            self.state.contacts.pop(key, None)
+        else:
+            contact = dict(self.state.contacts.get(key, {}))
+            contact.update(
+                {"Aor": aor, "Uri": uri, "Status": status,
+                 "Endpoint": message.get("EndpointName", contact.get("Endpoint", ""))}
+            )
+            if "RoundtripUsec" in message:
+                contact["RoundtripUsec"] = message["RoundtripUsec"]
+            self.state.contacts[key] = contact
+        self._mark_dirty(message.get("EndpointName", ""))
+        return True
+
+    # -- details -------------------------------------------------------------------------------
+
+    def _start_prefetch(self, names: list[str]) -> None:
+        if not self._prefetch_enabled:
+            return
+        self._prefetch_started = time.monotonic()
+        self.prefetch_seconds = None
+        self._prefetch_queue = list(reversed(names))
+        self._wake.set()
+
+    def _mark_dirty(self, endpoint: str) -> None:
+        if endpoint:
+            self._dirty[endpoint] = None
+            self._wake.set()
+
+    async def _detail_worker(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while (name := self._next_name()) is not None:
+                if self._session.client is None:
+                    break
+                await self.fetch_detail(name)
+                if not self._prefetch_queue and self.prefetch_seconds is None and self.synced:
+                    self.prefetch_seconds = time.monotonic() - self._prefetch_started
+                    log.info("detail prefetch done in %.2f s", self.prefetch_seconds)
+
+    def _next_name(self) -> str | None:
+        if self._dirty:
+            name = next(iter(self._dirty))
+            del self._dirty[name]
+            return name
+        while self._prefetch_queue:
+            name = self._prefetch_queue.pop()
+            if name not in self.details:
+                return name
+        return None
+
+    async def fetch_detail(self, name: str) -> EndpointDetail | None:
+        """One PJSIPShowEndpoint (≤ 2 s), shared by concurrent callers for the same name."""
+        task = self._inflight.get(name)
+        if task is None:
+            task = asyncio.create_task(self._fetch_detail(name))
+            self._inflight[name] = task
+            task.add_done_callback(lambda _t: self._inflight.pop(name, None))
+        return await asyncio.shield(task)
+
+    async def _fetch_detail(self, name: str) -> EndpointDetail | None:
+        try:
+            items = await self._session.list_action(
+                {"Action": "PJSIPShowEndpoint", "Endpoint": name}, timeout=DETAIL_TIMEOUT
+            )
+        except AmiError as exc:
+            log.debug("PJSIPShowEndpoint %s: %s", name, exc)
+            return None
+        detail = group_detail(items)
+        if detail is None:
+            return None
+        old = self.details.get(name)
+        self.details[name] = detail
+        if old is None or _differs(old, detail):
+            self._changed()
+        return detail
+
+    # -- reads (used by routes) ------------------------------------------------------------------
+
+    def device_state(self, name: str) -> str:
+        return self.state.device_states.get(name, "Unknown")
+
+    def contacts_of(self, name: str) -> list[AmiMessage]:
+        return [c for c in self.state.contacts.values() if c.get("Endpoint") == name]
+
+    def callerid(self, name: str) -> str | None:
+        detail = self.details.get(name)
+        return detail.endpoint.get("Callerid") if detail else None
+
+
+def _differs(old: EndpointDetail, new: EndpointDetail) -> bool:
+    def strip(d: EndpointDetail) -> tuple[object, ...]:
+        return (d.endpoint, d.auths, d.outbound_auths, d.aors, d.contacts)
+
+    return strip(old) != strip(new)
+
+
+def lower_keys(message: Mapping[str, str]) -> dict[str, str]:
+    return {k.lower(): v for k, v in message.items()}

@@ -1,0 +1,152 @@
+"""Service settings: environment (ISPBX_*) > pjsip_config.ini > defaults.
+
+pydantic-settings has no INI source, so :class:`IniSource` reads the service ini with configparser.
+:func:`load_settings` turns every problem into one line that names the setting, which ``main.py``
+prints before exiting non-zero.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+BUNDLED_INI = CONFIG_DIR / "pjsip_config.ini"
+BUNDLED_DETAIL_INI = CONFIG_DIR / "pjsip_detail.ini"
+SAMPLE_PJSIP_CONF = CONFIG_DIR / "pjsip.sample.conf"
+SYSTEM_PJSIP_CONF = Path("/etc/asterisk/pjsip.conf")
+ENV_PREFIX = "ISPBX_"
+
+# field name -> (ini section, ini option)
+INI_KEYS: dict[str, tuple[str, str]] = {
+    "ami_host": ("ami", "host"),
+    "ami_port": ("ami", "port"),
+    "ami_username": ("ami", "username"),
+    "ami_secret": ("ami", "secret"),
+    "pjsip_conf": ("pjsip", "conf"),
+    "detail_ini": ("pjsip", "detail_ini"),
+    "http_host": ("http", "host"),
+    "http_port": ("http", "port"),
+}
+
+
+class SettingsError(Exception):
+    """A setting is invalid; ``str()`` is one line naming the setting."""
+
+
+def read_ini(path: Path) -> dict[str, str]:
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        with path.open(encoding="utf-8") as handle:
+            parser.read_file(handle)
+    except OSError as exc:
+        raise SettingsError(f"ISPBX_CONFIG: cannot read {str(path)!r}: {exc.strerror}") from None
+    except configparser.Error as exc:
+        first_line = str(exc).splitlines()[0]
+        raise SettingsError(f"ISPBX_CONFIG: {str(path)!r} is not a valid ini: {first_line}") from None
+    values: dict[str, str] = {}
+    for name, (section, option) in INI_KEYS.items():
+        value = parser.get(section, option, fallback="").strip()
+        if value:
+            values[name] = value
+    return values
+
+
+def _port(value: Any) -> int:
+    text = str(value).strip()
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise ValueError(f"not a valid port: {value!r}")
+    return int(text)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    config: Path = BUNDLED_INI
+    ami_host: str = "127.0.0.1"
+    ami_port: int = 5038
+    ami_username: str = ""
+    ami_secret: str = ""
+    pjsip_conf: Path | None = None
+    detail_ini: Path = BUNDLED_DETAIL_INI
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+
+    @field_validator("ami_port", "http_port", mode="before")
+    @classmethod
+    def _valid_port(cls, value: Any) -> int:
+        return _port(value)
+
+    @field_validator("ami_host", "http_host")
+    @classmethod
+    def _valid_host(cls, value: str) -> str:
+        if not value.strip() or any(c.isspace() for c in value.strip()):
+            raise ValueError(f"not a valid host: {value!r}")
+        return value.strip()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # load_settings() merges environment over ini explicitly and passes the result in, so the
+        # precedence lives in one place and tests can hand in their own environment.
+        return (init_settings,)
+
+    @property
+    def pjsip_conf_path(self) -> Path:
+        """The pjsip.conf to read: the configured one, else the system one, else the sample."""
+        if self.pjsip_conf is not None:
+            return self.pjsip_conf
+        return SYSTEM_PJSIP_CONF if SYSTEM_PJSIP_CONF.exists() else SAMPLE_PJSIP_CONF
+
+    @property
+    def uses_sample_pjsip_conf(self) -> bool:
+        return self.pjsip_conf_path == SAMPLE_PJSIP_CONF
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build the settings from ``environ`` (default ``os.environ``) over the ini it names."""
+    env = os.environ if environ is None else environ
+    ini_path = Path(env.get(f"{ENV_PREFIX}CONFIG") or BUNDLED_INI)
+    values: dict[str, Any] = {**read_ini(ini_path), **env_values(env), "config": ini_path}
+    try:
+        settings = Settings(**values)
+    except ValidationError as exc:
+        raise SettingsError(_one_line(exc, env)) from None
+    if not settings.detail_ini.is_file():
+        raise SettingsError(f"ISPBX_DETAIL_INI: file not found: {str(settings.detail_ini)!r}")
+    return settings
+
+
+def env_values(env: Mapping[str, str]) -> dict[str, str]:
+    """The ISPBX_* variables that name a setting, keyed by field name."""
+    names = set(Settings.model_fields) - {"config"}
+    return {
+        name: env[f"{ENV_PREFIX}{name.upper()}"]
+        for name in names
+        if f"{ENV_PREFIX}{name.upper()}" in env
+    }
+
+
+def _one_line(exc: ValidationError, env: Mapping[str, str]) -> str:
+    error = exc.errors()[0]
+    field = str(error["loc"][0]) if error["loc"] else "settings"
+    env_name = f"{ENV_PREFIX}{field.upper()}"
+    if env_name in env or field not in INI_KEYS:
+        where = env_name
+    else:
+        section, option = INI_KEYS[field]
+        where = f"{env.get(f'{ENV_PREFIX}CONFIG') or BUNDLED_INI} [{section}] {option}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message}"

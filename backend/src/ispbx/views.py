@@ -1,0 +1,206 @@
+"""Endpoint views: the inventory (Asterisk) merged with pjsip.conf, filtered by pjsip_detail.ini.
+
+Routes call these and only turn the result into HTTP. Nothing here talks to AMI except
+:meth:`EndpointViews.endpoint`, which may wait (≤ 2 s) for one PJSIPShowEndpoint of an endpoint
+whose details the prefetch has not reached yet.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ispbx.ami import AmiSession
+from ispbx.detail import DetailFields
+from ispbx.inventory import EndpointDetail, Inventory, status_of
+from ispbx.pjsip.parser import PjsipConfig
+from ispbx.pjsip.store import ConfigStore
+
+
+class ConfigUnavailable(Exception):
+    """pjsip.conf has never been parsed successfully."""
+
+
+def wire_name(option: str) -> str:
+    """pjsip.conf option → AMI header name (callerid → Callerid, outbound_auth → OutboundAuth)."""
+    return "".join(part[:1].upper() + part[1:] for part in option.split("_"))
+
+
+def from_config(options: Mapping[str, str], object_type: str, name: str) -> dict[str, str]:
+    """A config object in AMI spelling, as far as the file tells."""
+    wire = {wire_name(k): v for k, v in options.items() if k != "type"}
+    return {"ObjectType": object_type, "ObjectName": name, **wire}
+
+
+def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
+    return tuple(
+        (0, int(part)) if part.isdigit() else (1, part.lower())
+        for part in re.split(r"(\d+)", name)
+        if part
+    )
+
+
+@dataclass
+class EndpointViews:
+    inventory: Inventory
+    store: ConfigStore
+    fields: DetailFields
+    session: AmiSession
+
+    # -- common --------------------------------------------------------------------------------
+
+    def envelope(self) -> dict[str, Any]:
+        state = self.session.state
+        return {
+            "status": "success",
+            "ami_connected": state.connected,
+            "stale_since": None if state.connected else state.since.isoformat(),
+            "config_error": self.store.view.error,
+        }
+
+    def _config(self) -> PjsipConfig | None:
+        return self.store.view.config
+
+    def _presence(self, name: str, config: PjsipConfig | None) -> dict[str, bool | None]:
+        return {
+            "exists_in_config": None if config is None else name in config.endpoint_names(),
+            "in_asterisk": (name in self.inventory.state.endpoints)
+            if self.inventory.synced
+            else None,
+        }
+
+    # -- GET /endpoints ------------------------------------------------------------------------
+
+    def names(self) -> list[str]:
+        config = self._config()
+        names = set(self.inventory.state.endpoints)
+        if config is not None:
+            names.update(config.endpoint_names())
+        return sorted(names, key=natural_key)
+
+    def list_item(self, name: str, config: PjsipConfig | None) -> dict[str, Any]:
+        listing = self.inventory.state.endpoints.get(name)
+        if listing is None:
+            options = (config.endpoint_config(name) if config else None) or {}
+            listing = {
+                **from_config(options, "endpoint", name),
+                "Aor": options.get("aors", ""),
+                "Auths": options.get("auth", ""),
+                "OutboundAuths": options.get("outbound_auth", ""),
+            }
+        device_state = self.inventory.device_state(name)
+        details = self.fields.select("EndpointList", {**listing, "DeviceState": device_state})
+        return {
+            "extension": name,
+            **self._presence(name, config),
+            "status": status_of(device_state),
+            "details": details,
+        }
+
+    def list_endpoints(self, status: str | None = None, q: str | None = None) -> dict[str, Any]:
+        config = self._config()
+        items = [self.list_item(name, config) for name in self.names()]
+        if status:
+            items = [item for item in items if item["status"] == status]
+        if q:
+            items = [item for item in items if self._matches(item["extension"], q, config)]
+        return {**self.envelope(), "endpoints": items}
+
+    def _matches(self, name: str, q: str, config: PjsipConfig | None) -> bool:
+        needle = q.casefold()
+        callerid = self.inventory.callerid(name)
+        if callerid is None and config is not None:
+            callerid = (config.endpoint_config(name) or {}).get("callerid")
+        return needle in name.casefold() or needle in (callerid or "").casefold()
+
+    # -- GET /endpoints/{extension} --------------------------------------------------------------
+
+    def known(self, name: str) -> bool:
+        config = self._config()
+        in_config = config is not None and config.endpoint_config(name) is not None
+        return in_config or name in self.inventory.state.endpoints
+
+    async def endpoint(self, name: str) -> dict[str, Any] | None:
+        if not self.known(name):
+            return None
+        detail = self.inventory.details.get(name)
+        if detail is None and name in self.inventory.state.endpoints and self.session.state.connected:
+            detail = await self.inventory.fetch_detail(name)
+        config = self._config()
+        sections = (
+            self._details_from_ami(name, detail)
+            if detail is not None
+            else self._details_from_config(name, config)
+        )
+        return {
+            **self.envelope(),
+            "extension": name,
+            **self._presence(name, config),
+            "status": status_of(self.inventory.device_state(name)),
+            "details": sections,
+        }
+
+    def _details_from_ami(self, name: str, detail: EndpointDetail) -> dict[str, Any]:
+        select = self.fields.select
+        endpoint = {**detail.endpoint, "DeviceState": self.inventory.device_state(name)}
+        auths = [select("AuthDetail", a) for a in detail.auths]
+        outbound = [select("AuthDetail", a) for a in detail.outbound_auths]
+        aors = [select("AorDetail", a) for a in detail.aors]
+        return {
+            "endpoint": select("EndpointDetail", endpoint),
+            "auth": auths[0] if auths else None,
+            "auths": auths,
+            "aor": aors[0] if aors else None,
+            "aors": aors,
+            "outbound_auth": outbound[0] if outbound else None,
+            "outbound_auths": outbound,
+            "contacts": [select("ContactStatusDetail", c) for c in detail.contacts],
+        }
+
+    def _details_from_config(self, name: str, config: PjsipConfig | None) -> dict[str, Any]:
+        select = self.fields.select
+        options = (config.endpoint_config(name) if config else None) or {}
+        endpoint = {
+            **from_config(options, "endpoint", name),
+            "DeviceState": self.inventory.device_state(name),
+        }
+        auths = self._config_objects(config, "auth", options.get("auth"), "AuthDetail")
+        outbound = self._config_objects(
+            config, "auth", options.get("outbound_auth"), "AuthDetail"
+        )
+        aors = self._config_objects(config, "aor", options.get("aors"), "AorDetail")
+        return {
+            "endpoint": select("EndpointDetail", endpoint),
+            "auth": auths[0] if auths else None,
+            "auths": auths,
+            "aor": aors[0] if aors else None,
+            "aors": aors,
+            "outbound_auth": outbound[0] if outbound else None,
+            "outbound_auths": outbound,
+            "contacts": [],
+        }
+
+    def _config_objects(
+        self, config: PjsipConfig | None, kind: str, names: str | None, event: str
+    ) -> list[dict[str, str]]:
+        if config is None:
+            return []
+        found = []
+        for name in [n.strip() for n in (names or "").split(",") if n.strip()]:
+            options = config.auth(name) if kind == "auth" else config.aor(name)
+            if options is not None:
+                found.append(self.fields.select(event, from_config(options, kind, name)))
+        return found
+
+    # -- GET /endpoints/{extension}/config -------------------------------------------------------
+
+    def endpoint_config(self, name: str) -> dict[str, Any] | None:
+        config = self._config()
+        if config is None:
+            raise ConfigUnavailable(self.store.view.error or "pjsip.conf not loaded")
+        options = config.endpoint_config(name)
+        if options is None:
+            return None
+        return {**self.envelope(), "extension": name, "config": options}

@@ -1,0 +1,28 @@
+"""Entry point: ``cd backend && python src/main.py`` (inside the venv) starts the service."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import uvicorn
+
+from ispbx.app import create_app
+from ispbx.detail import DetailConfigError, load_detail_ini
+from ispbx.settings import SettingsError, load_settings
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings()
+        load_detail_ini(settings.detail_ini)  # an unknown section stops the start
+    except (SettingsError, DetailConfigError) as exc:
+        print(f"ispbx: {exc}", file=sys.stderr)
+        return 2
+    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

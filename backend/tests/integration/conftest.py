@@ -1,0 +1,53 @@
+"""Fixtures for tests against the real Asterisk lab (see ispbx_lab.lab).
+
+Under CI=true a lab that cannot be provisioned fails the run with its one-line reason; elsewhere
+the integration tests are skipped with that reason.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from ispbx_lab.lab import Lab, LabUnavailable, ensure_rootfs, free_port
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"Asterisk lab unavailable: {reason}", pytrace=False)
+    pytest.skip(f"Asterisk lab unavailable: {reason}")
+
+
+def new_lab(tag: str, pjsip_files: dict[str, str] | None = None) -> Lab:
+    import socket
+
+    return Lab(
+        name=f"test-{os.getpid()}-{tag}",
+        ami_port=free_port(),
+        sip_port=free_port(socket.SOCK_DGRAM),
+        http_port=free_port(),
+        pjsip_files=pjsip_files or {},
+    )
+
+
+@pytest.fixture(scope="session")
+def rootfs() -> None:
+    try:
+        ensure_rootfs()
+    except LabUnavailable as exc:
+        _unavailable(str(exc))
+
+
+@pytest.fixture(scope="session")
+def lab(rootfs: None) -> Iterator[Lab]:
+    """One lab Asterisk with the sample pjsip.conf, shared by the session's tests."""
+    instance = new_lab("shared")
+    try:
+        instance.start()
+    except LabUnavailable as exc:
+        instance.remove()
+        _unavailable(str(exc))
+    yield instance
+    instance.remove()
