@@ -13,7 +13,9 @@ from ispbx.settings import SettingsError, load_settings
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         settings = load_settings()
         load_detail_ini(settings.detail_ini)  # an unknown section stops the start

@@ -28,9 +28,7 @@ class DetailFields:
     def select(self, event: str, message: Mapping[str, str]) -> dict[str, str]:
         """The selected fields of ``message``, keys lower-cased, missing fields left out."""
         return {
-            name.lower(): message[name]
-            for name in self.fields.get(event, ())
-            if name in message
+            name.lower(): message[name] for name in self.fields.get(event, ()) if name in message
         }
 
 

@@ -175,8 +175,9 @@ class Inventory:
         self.details = {k: v for k, v in self.details.items() if k in snapshot.endpoints}
         self.synced = True
         self.sync_seconds = time.monotonic() - started
-        log.info("inventory synced: %d endpoints in %.2f s", len(snapshot.endpoints),
-                 self.sync_seconds)
+        log.info(
+            "inventory synced: %d endpoints in %.2f s", len(snapshot.endpoints), self.sync_seconds
+        )
         buffered, self._buffer = self._buffer, []
         self._syncing = False
         for message in buffered:
@@ -209,13 +210,13 @@ class Inventory:
 
     def on_event(self, message: AmiMessage) -> None:
         name = message.get("Event", "")
-        if name in ("FullyBooted",):
-            if not self._syncing and not self.synced:
+        if name == "FullyBooted":
+            # Sent right after every login, whose hook syncs already; also after a restart.
+            if not self._syncing:
                 self.request_sync()
             return
-        if name == "Reload" or (name == "Shutdown"):
-            if name == "Reload":
-                self.request_sync()
+        if name == "Reload":
+            self.request_sync()
             return
         if self._syncing:
             self._buffer.append(message)
@@ -256,8 +257,12 @@ class Inventory:
         else:
             contact = dict(self.state.contacts.get(key, {}))
             contact.update(
-                {"Aor": aor, "Uri": uri, "Status": status,
-                 "Endpoint": message.get("EndpointName", contact.get("Endpoint", ""))}
+                {
+                    "Aor": aor,
+                    "Uri": uri,
+                    "Status": status,
+                    "Endpoint": message.get("EndpointName", contact.get("Endpoint", "")),
+                }
             )
             if "RoundtripUsec" in message:
                 contact["RoundtripUsec"] = message["RoundtripUsec"]

@@ -49,7 +49,9 @@ def read_ini(path: Path) -> dict[str, str]:
         raise SettingsError(f"ISPBX_CONFIG: cannot read {str(path)!r}: {exc.strerror}") from None
     except configparser.Error as exc:
         first_line = str(exc).splitlines()[0]
-        raise SettingsError(f"ISPBX_CONFIG: {str(path)!r} is not a valid ini: {first_line}") from None
+        raise SettingsError(
+            f"ISPBX_CONFIG: {str(path)!r} is not a valid ini: {first_line}"
+        ) from None
     values: dict[str, str] = {}
     for name, (section, option) in INI_KEYS.items():
         value = parser.get(section, option, fallback="").strip()

@@ -126,7 +126,11 @@ class EndpointViews:
         if not self.known(name):
             return None
         detail = self.inventory.details.get(name)
-        if detail is None and name in self.inventory.state.endpoints and self.session.state.connected:
+        if (
+            detail is None
+            and name in self.inventory.state.endpoints
+            and self.session.state.connected
+        ):
             detail = await self.inventory.fetch_detail(name)
         config = self._config()
         sections = (
@@ -138,7 +142,6 @@ class EndpointViews:
             **self.envelope(),
             "extension": name,
             **self._presence(name, config),
-            "status": status_of(self.inventory.device_state(name)),
             "details": sections,
         }
 
@@ -167,9 +170,7 @@ class EndpointViews:
             "DeviceState": self.inventory.device_state(name),
         }
         auths = self._config_objects(config, "auth", options.get("auth"), "AuthDetail")
-        outbound = self._config_objects(
-            config, "auth", options.get("outbound_auth"), "AuthDetail"
-        )
+        outbound = self._config_objects(config, "auth", options.get("outbound_auth"), "AuthDetail")
         aors = self._config_objects(config, "aor", options.get("aors"), "AorDetail")
         return {
             "endpoint": select("EndpointDetail", endpoint),

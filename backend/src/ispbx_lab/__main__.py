@@ -25,8 +25,10 @@ def up(lab: Lab) -> None:
     ensure_rootfs()
     if lab.running_pid() is None:
         lab.start()
-    print(f"lab Asterisk {lab.name!r} up: AMI 127.0.0.1:{lab.ami_port}, SIP udp 127.0.0.1:{lab.sip_port}, "
-          f"HTTP 127.0.0.1:{lab.http_port}")
+    print(
+        f"lab Asterisk {lab.name!r} up: AMI 127.0.0.1:{lab.ami_port}, "
+        f"SIP udp 127.0.0.1:{lab.sip_port}, HTTP 127.0.0.1:{lab.http_port}"
+    )
     print("point the service at it with:")
     for key, value in lab.service_env().items():
         print(f"  export {key}={value}")

@@ -262,8 +262,9 @@ class Lab:
         raise LabUnavailable(f"Asterisk did not boot within {timeout:.0f} s; see {self.log_file}")
 
     def _ami_open(self) -> bool:
-        with contextlib.suppress(OSError), socket.create_connection(
-            ("127.0.0.1", self.ami_port), timeout=1
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", self.ami_port), timeout=1),
         ):
             return True
         return False
@@ -348,7 +349,7 @@ def generate_pjsip(count: int, *, first: int = 1000, names: Mapping[int, str] | 
     for number in range(first, first + count):
         name = (names or {}).get(number, f"User {number}")
         lines.append(
-            f"[{number}](ep)\nauth = {number}\naors = {number}\ncallerid = \"{name}\" <{number}>\n"
+            f'[{number}](ep)\nauth = {number}\naors = {number}\ncallerid = "{name}" <{number}>\n'
             f"[{number}](au)\nusername = {number}\npassword = pw{number}\n"
             f"[{number}](ao)\n"
         )

@@ -62,12 +62,12 @@ def test_bad_port_in_ini_names_the_ini_option(tmp_path: Path) -> None:
 
 
 def test_missing_ini_is_refused() -> None:
-    with pytest.raises(SettingsError, match="^ISPBX_CONFIG: cannot read '/nonexistent.ini'"):
+    with pytest.raises(SettingsError, match=r"^ISPBX_CONFIG: cannot read '/nonexistent\.ini'"):
         load_settings({"ISPBX_CONFIG": "/nonexistent.ini"})
 
 
 def test_missing_detail_ini_is_refused() -> None:
-    with pytest.raises(SettingsError, match="^ISPBX_DETAIL_INI: file not found"):
+    with pytest.raises(SettingsError, match=r"^ISPBX_DETAIL_INI: file not found"):
         load_settings({"ISPBX_DETAIL_INI": "/nonexistent/detail.ini"})
 
 

@@ -12,7 +12,9 @@ from ispbx.api.schemas import Endpoint, EndpointConfig, EndpointList, ErrorDetai
 from ispbx.views import ConfigUnavailable
 
 router = APIRouter(prefix="/endpoints", tags=["endpoints"])
-NOT_FOUND = {404: {"model": ErrorDetail, "description": "Extension not found"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorDetail, "description": "Extension not found"}
+}
 Extension = Annotated[str, Path(description="the endpoint (extension) name, e.g. 101")]
 
 
@@ -20,7 +22,9 @@ Extension = Annotated[str, Path(description="the endpoint (extension) name, e.g.
 async def list_endpoints(
     views: ViewsDep,
     status: Annotated[Literal["online", "offline"] | None, Query()] = None,
-    q: Annotated[str | None, Query(max_length=200, description="substring of extension or caller ID")] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="substring of extension or caller ID")
+    ] = None,
 ) -> Any:
     """Every endpoint loaded in Asterisk or defined in pjsip.conf, in natural order."""
     return views.list_endpoints(status=status, q=q)
@@ -37,7 +41,10 @@ async def get_endpoint(extension: Extension, views: ViewsDep) -> Any:
 @router.get(
     "/{extension}/config",
     response_model=EndpointConfig,
-    responses={**NOT_FOUND, 500: {"model": ErrorDetail, "description": "no good parse of pjsip.conf"}},
+    responses={
+        **NOT_FOUND,
+        500: {"model": ErrorDetail, "description": "no good parse of pjsip.conf"},
+    },
 )
 async def get_endpoint_config(extension: Extension, views: ViewsDep) -> Any:
     """The endpoint section's effective options, as Asterisk applies them."""

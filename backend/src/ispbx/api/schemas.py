@@ -26,7 +26,9 @@ class AmiHealth(BaseModel):
 
 class ConfigHealth(BaseModel):
     path: str
-    loaded: bool = Field(description="a good parse of pjsip.conf is in use (possibly the last good one)")
+    loaded: bool = Field(
+        description="a good parse of pjsip.conf is in use (possibly the last good one)"
+    )
     error: str | None = Field(description="why the latest read of pjsip.conf failed (file:line)")
     warnings: list[str] = Field(description="lines Asterisk would skip")
 
@@ -48,7 +50,9 @@ class Health(BaseModel):
 class Envelope(BaseModel):
     status: Literal["success"] = "success"
     ami_connected: bool
-    stale_since: datetime | None = Field(description="set while AMI is down: the data is as of then")
+    stale_since: datetime | None = Field(
+        description="set while AMI is down: the data is as of then"
+    )
     config_error: str | None = Field(description="set while pjsip.conf has no good parse")
 
 
@@ -80,7 +84,6 @@ class EndpointDetails(BaseModel):
 
 class Endpoint(Envelope, Presence):
     extension: str
-    status: Literal["online", "offline"]
     details: EndpointDetails
 
 

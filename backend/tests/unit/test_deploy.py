@@ -1,0 +1,69 @@
+"""No Docker engine runs here, so check what docker-compose.yml and the unit file reference."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from ispbx.settings import Settings
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def compose() -> dict:  # type: ignore[type-arg]
+    data = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def test_compose_has_asterisk_and_backend_sharing_one_network_namespace() -> None:
+    services = compose()["services"]
+    assert set(services) == {"asterisk", "backend"}
+    assert services["backend"]["network_mode"] == "service:asterisk"
+    assert "healthcheck" in services["asterisk"]
+    assert "healthcheck" in services["backend"]
+
+
+def test_every_build_context_and_dockerfile_exists() -> None:
+    for name, service in compose()["services"].items():
+        context = REPO / service["build"]["context"]
+        assert context.is_dir(), name
+        assert (context / service["build"]["dockerfile"]).is_file(), name
+
+
+def test_files_copied_by_the_dockerfiles_exist() -> None:
+    for name, service in compose()["services"].items():
+        context = REPO / service["build"]["context"]
+        dockerfile = (context / service["build"]["dockerfile"]).read_text()
+        for sources in re.findall(r"^COPY (.+) \S+$", dockerfile, flags=re.MULTILINE):
+            for source in sources.split():
+                assert list(context.glob(source)), f"{name}: COPY {source} matches nothing"
+
+
+def test_backend_environment_names_are_real_settings() -> None:
+    env = compose()["services"]["backend"]["environment"]
+    fields = {f"ISPBX_{name.upper()}" for name in Settings.model_fields}
+    assert set(env) <= fields, set(env) - fields
+    assert env["ISPBX_PJSIP_CONF"] == "/etc/asterisk/pjsip.conf"
+
+
+def test_backend_reads_pjsip_conf_read_only_from_the_asterisk_volume() -> None:
+    services = compose()["services"]
+    asterisk_volume = services["asterisk"]["volumes"][0].split(":")[0]
+    assert f"{asterisk_volume}:/etc/asterisk:ro" in services["backend"]["volumes"]
+
+
+def test_backend_image_runs_as_non_root() -> None:
+    dockerfile = (REPO / "backend" / "Dockerfile").read_text()
+    assert re.search(r"^USER (?!root)\S+", dockerfile, flags=re.MULTILINE)
+
+
+def test_systemd_unit_uses_real_settings_and_paths() -> None:
+    unit = (REPO / "deploy" / "systemd" / "ispbx.service").read_text()
+    fields = {f"ISPBX_{name.upper()}" for name in Settings.model_fields}
+    names = set(re.findall(r"Environment=(ISPBX_\w+)=", unit))
+    assert names and names <= fields
+    assert "User=ispbx" in unit
+    assert "ExecStart=/opt/ispbx/.venv/bin/python src/main.py" in unit
