@@ -40,14 +40,18 @@ def rootfs() -> None:
         _unavailable(str(exc))
 
 
-@pytest.fixture(scope="session")
-def lab(rootfs: None) -> Iterator[Lab]:
-    """One lab Asterisk with the sample pjsip.conf, shared by the session's tests."""
-    instance = new_lab("shared")
+def start_or_skip(instance: Lab) -> None:
     try:
         instance.start()
     except LabUnavailable as exc:
         instance.remove()
         _unavailable(str(exc))
+
+
+@pytest.fixture(scope="session")
+def lab(rootfs: None) -> Iterator[Lab]:
+    """One lab Asterisk with the sample pjsip.conf, shared by the session's tests."""
+    instance = new_lab("shared")
+    start_or_skip(instance)
     yield instance
     instance.remove()
