@@ -35,9 +35,7 @@ def multi_lab(rootfs: None) -> Iterator[Lab]:
 def service(multi_lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
     log = tmp_path_factory.mktemp("svc") / "service.log"
     process = ServiceProcess(multi_lab.service_env(), log).start()
-    wait_for(
-        lambda: process.get("/health").json()["inventory"]["synced"], 10, "the first sync"
-    )
+    wait_for(lambda: process.get("/health").json()["inventory"]["synced"], 10, "the first sync")
     yield process
     process.stop()
 
@@ -78,7 +76,8 @@ async def test_config_agrees_with_pjsipshowendpoint(
         assert config.get(option, "") == ami[wire], option
     codecs = [c for c in ami["Allow"].strip("()").split("|") if c]
     assert config["allow"].split(",") == codecs
-    assert _unquote(config.get("callerid", "")) == _unquote(ami["Callerid"].replace("<unknown>", ""))
+    asterisk_callerid = ami["Callerid"].replace("<unknown>", "")
+    assert _unquote(config.get("callerid", "")) == _unquote(asterisk_callerid)
     assert _bool(config.get("direct_media", "yes")) == _bool(ami["DirectMedia"])
 
 

@@ -9,7 +9,12 @@ from ispbx.settings import BUNDLED_DETAIL_INI
 def test_bundled_ini_has_the_shipped_defaults() -> None:
     fields = load_detail_ini(BUNDLED_DETAIL_INI).fields
     assert fields["EndpointList"] == (
-        "ObjectType", "ObjectName", "DeviceState", "Transport", "Aor", "Auths",
+        "ObjectType",
+        "ObjectName",
+        "DeviceState",
+        "Transport",
+        "Aor",
+        "Auths",
     )
     assert fields["AuthDetail"] == ("ObjectName", "Username", "AuthType", "Password")
     assert fields["ContactStatusDetail"][0] == "URI"
