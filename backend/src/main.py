@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import uvicorn
 
 from ispbx.app import create_app
 from ispbx.detail import DetailConfigError, load_detail_ini
+from ispbx.logs import configure_logging, uvicorn_log_config
 from ispbx.settings import SettingsError, load_settings
 
 
 def main() -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging()
     try:
         settings = load_settings()
         load_detail_ini(settings.detail_ini)  # an unknown section stops the start
     except (SettingsError, DetailConfigError) as exc:
         print(f"ispbx: {exc}", file=sys.stderr)
         return 2
-    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=uvicorn_log_config(),
+    )
     return 0
 
 

@@ -17,6 +17,9 @@ from ispbx_lab.lab import free_port
 
 BACKEND = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
+ADMIN_TOKEN = "admin-test-token-0001"  # test credentials
+VIEWER_TOKEN = "viewer-test-token-0001"
+TEST_TOKENS = f"admin:{ADMIN_TOKEN},viewer:{VIEWER_TOKEN}"
 
 
 class ServiceProcess:
@@ -29,6 +32,8 @@ class ServiceProcess:
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "ISPBX_HTTP_HOST": "127.0.0.1",
             "ISPBX_HTTP_PORT": str(self.port),
+            "ISPBX_API_TOKENS": TEST_TOKENS,
+            "ISPBX_TOKEN_FILE": str(log_path.parent / "admin-token"),
             **env,
         }
         self.log_path = log_path
@@ -46,8 +51,11 @@ class ServiceProcess:
         wait_for(lambda: self.get("/").status_code == 200, timeout, "the service to answer")
         return self
 
-    def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        return httpx.get(self.base_url + path, timeout=5, **kwargs)
+    def get(self, path: str, token: str | None = ADMIN_TOKEN, **kwargs: Any) -> httpx.Response:
+        headers = dict(kwargs.pop("headers", {}))
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        return httpx.get(self.base_url + path, timeout=5, headers=headers, **kwargs)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

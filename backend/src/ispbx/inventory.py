@@ -38,6 +38,18 @@ ONLINE_STATES = frozenset({"Not in use", "In use", "Busy", "Ringing", "Ring+Inus
 EMPTY_LIST_MESSAGES = ("No endpoints found", "No Auths found", "No AORs found", "No Contacts found")
 DETAIL_TIMEOUT = 2.0
 LIST_TIMEOUT = 30.0
+FULLY_BOOTED_GRACE = 2.0
+
+
+# ContactStatus events say "Created"/"Updated" where ContactStatusDetail says the status.
+CONTACT_STATUS_WORDS = {"Created": "Unknown", "Updated": "Unknown"}
+# ContactList spells some ContactStatusDetail fields differently.
+CONTACT_LIST_NAMES = {"Uri": "URI", "Endpoint": "EndpointName", "CallId": "CallID", "Aor": "AOR"}
+
+
+def contact_from_list(item: AmiMessage) -> AmiMessage:
+    """A ContactList item in ContactStatusDetail spelling."""
+    return {CONTACT_LIST_NAMES.get(k, k): v for k, v in item.items()}
 
 
 def status_of(device_state: str) -> str:
@@ -83,7 +95,8 @@ class Snapshot:
     endpoints: dict[str, AmiMessage] = field(default_factory=dict)
     auths: dict[str, AmiMessage] = field(default_factory=dict)
     aors: dict[str, AmiMessage] = field(default_factory=dict)
-    contacts: dict[tuple[str, str], AmiMessage] = field(default_factory=dict)  # (aor, uri)
+    # endpoint -> URI -> contact, in ContactStatusDetail spelling (URI, EndpointName, AOR, ...)
+    contacts: dict[str, dict[str, AmiMessage]] = field(default_factory=dict)
     device_states: dict[str, str] = field(default_factory=dict)  # endpoint -> words
 
 
@@ -99,7 +112,7 @@ class Inventory:
         self.version = 0
         self.sync_seconds: float | None = None
         self.prefetch_seconds: float | None = None
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners: list[Callable[[set[str] | None], None]] = []
         self._unsubscribe: list[Callable[[], None]] = []
         self._sync_task: asyncio.Task[None] | None = None
         self._sync_again = False
@@ -110,6 +123,8 @@ class Inventory:
         self._prefetch_queue: list[str] = []
         self._wake = asyncio.Event()
         self._inflight: dict[str, asyncio.Task[EndpointDetail | None]] = {}
+        self._prefetch_started = 0.0
+        self._last_sync_started = -1e9
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -130,31 +145,37 @@ class Inventory:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    def add_listener(self, callback: Callable[[], None]) -> Callable[[], None]:
+    def add_listener(self, callback: Callable[[set[str] | None], None]) -> Callable[[], None]:
+        """``callback(names)`` after each change: the endpoints that changed, None for all."""
         self._listeners.append(callback)
         return lambda: self._listeners.remove(callback)
 
-    def _changed(self) -> None:
+    def _changed(self, names: set[str] | None = None) -> None:
         self.version += 1
         for listener in list(self._listeners):
-            listener()
+            listener(names)
 
     # -- full sync -----------------------------------------------------------------------------
 
     async def _on_login(self, client: AmiClient) -> None:
-        await self._run_sync(client)
+        """Every login starts with a full snapshot (the session awaits this hook)."""
+        task = self.request_sync()
+        if task is not None:
+            await asyncio.shield(task)
 
-    def request_sync(self) -> None:
-        if self._syncing:
+    def request_sync(self) -> asyncio.Task[None] | None:
+        """Start a full sync, or ask the running one to go round once more."""
+        if self._sync_task is not None and not self._sync_task.done():
             self._sync_again = True
-            return
-        client = self._session.client
-        if client is not None and (self._sync_task is None or self._sync_task.done()):
-            self._sync_task = asyncio.create_task(self._run_sync(client), name="inventory-sync")
+            return self._sync_task
+        if self._session.client is None:
+            return None
+        self._sync_task = asyncio.create_task(self._run_sync(), name="inventory-sync")
+        return self._sync_task
 
-    async def _run_sync(self, client: AmiClient) -> None:
+    async def _run_sync(self) -> None:
         try:
-            while True:
+            while (client := self._session.client) is not None:
                 self._syncing = True
                 self._sync_again = False
                 await self._sync_once(client)
@@ -164,7 +185,7 @@ class Inventory:
             self._syncing = False
 
     async def _sync_once(self, client: AmiClient) -> None:
-        started = time.monotonic()
+        started = self._last_sync_started = time.monotonic()
         self._buffer = []
         try:
             snapshot = await self._take_snapshot(client)
@@ -182,7 +203,7 @@ class Inventory:
         self._syncing = False
         for message in buffered:
             self._apply_event(message)
-        self._changed()
+        self._changed(None)
         self._start_prefetch(list(snapshot.endpoints))
 
     async def _take_snapshot(self, client: AmiClient) -> Snapshot:
@@ -196,7 +217,8 @@ class Inventory:
         for item in await self._list(client, "PJSIPShowAors"):
             snap.aors[item.get("ObjectName", "")] = item
         for item in await self._list(client, "PJSIPShowContacts"):
-            snap.contacts[(item.get("Aor", ""), item.get("Uri", ""))] = item
+            contact = contact_from_list(item)
+            snap.contacts.setdefault(contact["EndpointName"], {})[contact["URI"]] = contact
         for item in await self._list(client, "DeviceStateList"):
             self._apply_device_state(snap, item)
         return snap
@@ -211,8 +233,9 @@ class Inventory:
     def on_event(self, message: AmiMessage) -> None:
         name = message.get("Event", "")
         if name == "FullyBooted":
-            # Sent right after every login, whose hook syncs already; also after a restart.
-            if not self._syncing:
+            # Sent right after every login, whose hook syncs already; later ones mean a restart
+            # or a boot that finished after we logged in.
+            if time.monotonic() - self._last_sync_started > FULLY_BOOTED_GRACE:
                 self.request_sync()
             return
         if name == "Reload":
@@ -221,54 +244,49 @@ class Inventory:
         if self._syncing:
             self._buffer.append(message)
             return
-        if self._apply_event(message):
-            self._changed()
+        changed = self._apply_event(message)
+        if changed:
+            self._changed({changed})
 
-    def _apply_event(self, message: AmiMessage) -> bool:
+    def _apply_event(self, message: AmiMessage) -> str | None:
+        """Apply one event; the endpoint whose listing changed, if any."""
         name = message.get("Event", "")
         if name == "DeviceStateChange":
             return self._apply_device_state(self.state, message)
         if name == "ContactStatus":
             return self._apply_contact_status(message)
         if name == "PeerStatus":
-            endpoint = message.get("Peer", "").removeprefix("PJSIP/")
-            self._mark_dirty(endpoint)
-        return False
+            self._mark_dirty(message.get("Peer", "").removeprefix("PJSIP/"))
+        return None
 
     @staticmethod
-    def _apply_device_state(snap: Snapshot, message: AmiMessage) -> bool:
+    def _apply_device_state(snap: Snapshot, message: AmiMessage) -> str | None:
         device = message.get("Device", "")
         if not device.startswith("PJSIP/"):
-            return False
+            return None
         endpoint = device.removeprefix("PJSIP/")
         token = message.get("State", "UNKNOWN")
         word = DEVICE_STATE_WORDS.get(token, token.replace("_", " ").capitalize())
         if snap.device_states.get(endpoint) == word:
-            return False
+            return None
         snap.device_states[endpoint] = word
-        return True
+        return endpoint
 
-    def _apply_contact_status(self, message: AmiMessage) -> bool:
-        aor, uri = message.get("AOR", ""), message.get("URI", "")
-        key = (aor, uri)
+    def _apply_contact_status(self, message: AmiMessage) -> str | None:
+        endpoint, uri = message.get("EndpointName", ""), message.get("URI", "")
+        contacts = self.state.contacts.setdefault(endpoint, {})
         status = message.get("ContactStatus", "")
         if status == "Removed":
-            self.state.contacts.pop(key, None)
+            contacts.pop(uri, None)
         else:
-            contact = dict(self.state.contacts.get(key, {}))
-            contact.update(
-                {
-                    "Aor": aor,
-                    "Uri": uri,
-                    "Status": status,
-                    "Endpoint": message.get("EndpointName", contact.get("Endpoint", "")),
-                }
+            contact = contacts.setdefault(
+                uri, {"URI": uri, "EndpointName": endpoint, "AOR": message.get("AOR", "")}
             )
+            contact["Status"] = CONTACT_STATUS_WORDS.get(status, status)
             if "RoundtripUsec" in message:
                 contact["RoundtripUsec"] = message["RoundtripUsec"]
-            self.state.contacts[key] = contact
-        self._mark_dirty(message.get("EndpointName", ""))
-        return True
+        self._mark_dirty(endpoint)
+        return endpoint
 
     # -- details -------------------------------------------------------------------------------
 
@@ -293,9 +311,9 @@ class Inventory:
                 if self._session.client is None:
                     break
                 await self.fetch_detail(name)
-                if not self._prefetch_queue and self.prefetch_seconds is None and self.synced:
-                    self.prefetch_seconds = time.monotonic() - self._prefetch_started
-                    log.info("detail prefetch done in %.2f s", self.prefetch_seconds)
+            if not self._prefetch_queue and self.prefetch_seconds is None and self.synced:
+                self.prefetch_seconds = time.monotonic() - self._prefetch_started
+                log.info("detail prefetch done in %.2f s", self.prefetch_seconds)
 
     def _next_name(self) -> str | None:
         if self._dirty:
@@ -304,7 +322,8 @@ class Inventory:
             return name
         while self._prefetch_queue:
             name = self._prefetch_queue.pop()
-            if name not in self.details:
+            detail = self.details.get(name)
+            if detail is None or detail.fetched_at < self._prefetch_started:
                 return name
         return None
 
@@ -330,8 +349,13 @@ class Inventory:
             return None
         old = self.details.get(name)
         self.details[name] = detail
-        if old is None or _differs(old, detail):
-            self._changed()
+        contacts = {c.get("URI", ""): dict(c) for c in detail.contacts}
+        changed = old is None or _differs(old, detail)
+        if contacts != self.state.contacts.get(name, {}):
+            self.state.contacts[name] = contacts
+            changed = True
+        if changed:
+            self._changed({name})
         return detail
 
     # -- reads (used by routes) ------------------------------------------------------------------
@@ -340,7 +364,7 @@ class Inventory:
         return self.state.device_states.get(name, "Unknown")
 
     def contacts_of(self, name: str) -> list[AmiMessage]:
-        return [c for c in self.state.contacts.values() if c.get("Endpoint") == name]
+        return list(self.state.contacts.get(name, {}).values())
 
     def callerid(self, name: str) -> str | None:
         detail = self.details.get(name)

@@ -6,10 +6,12 @@ import logging
 from dataclasses import dataclass
 
 from ispbx.ami import AmiSession
+from ispbx.auth import TokenStore
 from ispbx.detail import DetailFields, load_detail_ini
 from ispbx.inventory import Inventory
 from ispbx.pjsip.store import ConfigStore
 from ispbx.settings import Settings
+from ispbx.snapshot import ListPublisher
 from ispbx.views import EndpointViews
 
 log = logging.getLogger(__name__)
@@ -23,6 +25,8 @@ class Services:
     inventory: Inventory
     fields: DetailFields
     views: EndpointViews
+    publisher: ListPublisher
+    tokens: TokenStore
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -39,10 +43,20 @@ class Services:
         store = ConfigStore(settings.pjsip_conf_path)
         inventory = Inventory(session)
         views = EndpointViews(inventory, store, fields, session)
-        return cls(settings, session, store, inventory, fields, views)
+        publisher = ListPublisher(views)
+        tokens = TokenStore.from_settings(settings) if settings.auth == "on" else TokenStore([])
+        if settings.auth == "off":
+            log.warning(
+                "ISPBX_AUTH=off: the API is open to anyone who can reach %s", settings.http_host
+            )
+        return cls(settings, session, store, inventory, fields, views, publisher, tokens)
 
     async def start(self) -> None:
         await self.store.reload()
+        self.store.add_listener(self.publisher.everything_changed)
+        self.inventory.add_listener(self.publisher.endpoints_changed)
+        self.session.add_state_listener(self.publisher.envelope_changed)
+        self.publisher.start()
         self.store.start()
         self.inventory.start()
         self.session.start()  # never waits for AMI: connects in the background
@@ -51,3 +65,4 @@ class Services:
         await self.session.stop()
         await self.inventory.stop()
         await self.store.stop()
+        await self.publisher.stop()

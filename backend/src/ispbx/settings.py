@@ -1,6 +1,6 @@
 """Service settings: environment (ISPBX_*) > pjsip_config.ini > defaults.
 
-pydantic-settings has no INI source, so :class:`IniSource` reads the service ini with configparser.
+pydantic-settings has no INI source, so :func:`read_ini` reads the service ini with configparser.
 :func:`load_settings` turns every problem into one line that names the setting, which ``main.py``
 prints before exiting non-zero.
 """
@@ -8,12 +8,13 @@ prints before exiting non-zero.
 from __future__ import annotations
 
 import configparser
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
@@ -33,7 +34,12 @@ INI_KEYS: dict[str, tuple[str, str]] = {
     "detail_ini": ("pjsip", "detail_ini"),
     "http_host": ("http", "host"),
     "http_port": ("http", "port"),
+    "api_tokens": ("api", "tokens"),
+    "auth": ("api", "auth"),
+    "token_file": ("api", "token_file"),
+    "cors_origins": ("api", "cors_origins"),
 }
+LOOPBACK_HOSTS = ("localhost", "::1")
 
 
 class SettingsError(Exception):
@@ -60,6 +66,18 @@ def read_ini(path: Path) -> dict[str, str]:
     return values
 
 
+def default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "ispbx"
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host in LOOPBACK_HOSTS
+
+
 def _port(value: Any) -> int:
     text = str(value).strip()
     if not text.isdigit() or not 0 < int(text) < 65536:
@@ -79,11 +97,50 @@ class Settings(BaseSettings):
     detail_ini: Path = BUNDLED_DETAIL_INI
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    api_tokens: str = ""
+    auth: str = "on"
+    token_file: Path = Field(default_factory=lambda: default_state_dir() / "admin-token")
+    cors_origins: str = ""
 
     @field_validator("ami_port", "http_port", mode="before")
     @classmethod
     def _valid_port(cls, value: Any) -> int:
         return _port(value)
+
+    @field_validator("auth")
+    @classmethod
+    def _valid_auth(cls, value: str) -> str:
+        if value.strip().lower() not in {"on", "off"}:
+            raise ValueError(f"must be 'on' or 'off', not {value!r}")
+        return value.strip().lower()
+
+    @field_validator("api_tokens")
+    @classmethod
+    def _valid_tokens(cls, value: str) -> str:
+        for entry in (part.strip() for part in value.split(",") if part.strip()):
+            role, _, token = entry.partition(":")
+            if role not in {"viewer", "admin"} or len(token) < 8:
+                raise ValueError("entries must be 'viewer:TOKEN' or 'admin:TOKEN' (8+ characters)")
+        return value
+
+    @model_validator(mode="after")
+    def _auth_off_only_on_loopback(self) -> Settings:
+        if self.auth == "off" and not is_loopback(self.http_host):
+            raise ValueError("off is only allowed when ISPBX_HTTP_HOST is a loopback address")
+        return self
+
+    @property
+    def tokens(self) -> list[tuple[str, str]]:
+        """(role, token) pairs from ISPBX_API_TOKENS / [api] tokens."""
+        pairs = []
+        for entry in (part.strip() for part in self.api_tokens.split(",") if part.strip()):
+            role, _, token = entry.partition(":")
+            pairs.append((role, token))
+        return pairs
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
     @field_validator("ami_host", "http_host")
     @classmethod
@@ -143,7 +200,7 @@ def env_values(env: Mapping[str, str]) -> dict[str, str]:
 
 def _one_line(exc: ValidationError, env: Mapping[str, str]) -> str:
     error = exc.errors()[0]
-    field = str(error["loc"][0]) if error["loc"] else "settings"
+    field = str(error["loc"][0]) if error["loc"] else "auth"
     env_name = f"{ENV_PREFIX}{field.upper()}"
     if env_name in env or field not in INI_KEYS:
         where = env_name

@@ -34,6 +34,13 @@ def from_config(options: Mapping[str, str], object_type: str, name: str) -> dict
     return {"ObjectType": object_type, "ObjectName": name, **wire}
 
 
+def valid_extension(name: str) -> bool:
+    """1 to 80 characters, no control character, white space, ``/`` or ``\\``."""
+    return 0 < len(name) <= 80 and not any(
+        ch.isspace() or ch in "/\\" or not ch.isprintable() for ch in name
+    )
+
+
 def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
     return tuple(
         (0, int(part)) if part.isdigit() else (1, part.lower())
@@ -65,7 +72,7 @@ class EndpointViews:
 
     def _presence(self, name: str, config: PjsipConfig | None) -> dict[str, bool | None]:
         return {
-            "exists_in_config": None if config is None else name in config.endpoint_names(),
+            "exists_in_config": None if config is None else config.has_endpoint(name),
             "in_asterisk": (name in self.inventory.state.endpoints)
             if self.inventory.synced
             else None,
@@ -81,9 +88,14 @@ class EndpointViews:
         return sorted(names, key=natural_key)
 
     def list_item(self, name: str, config: PjsipConfig | None) -> dict[str, Any]:
+        """One row of GET /endpoints.
+
+        ``details`` holds the [EndpointList] fields; ``callerid``, ``aor`` and ``contacts`` are
+        additions for dashboards (first AOR's [AorDetail] fields, [ContactStatusDetail] fields).
+        """
+        options = (config.endpoint_config(name) if config else None) or {}
         listing = self.inventory.state.endpoints.get(name)
         if listing is None:
-            options = (config.endpoint_config(name) if config else None) or {}
             listing = {
                 **from_config(options, "endpoint", name),
                 "Aor": options.get("aors", ""),
@@ -91,29 +103,46 @@ class EndpointViews:
                 "OutboundAuths": options.get("outbound_auth", ""),
             }
         device_state = self.inventory.device_state(name)
-        details = self.fields.select("EndpointList", {**listing, "DeviceState": device_state})
+        detail = self.inventory.details.get(name)
+        callerid = detail.endpoint.get("Callerid") if detail else options.get("callerid")
+        aor = detail.aors[0] if detail and detail.aors else None
         return {
             "extension": name,
             **self._presence(name, config),
             "status": status_of(device_state),
-            "details": details,
+            "details": self.fields.select("EndpointList", {**listing, "DeviceState": device_state}),
+            "callerid": callerid,
+            "aor": self.fields.select("AorDetail", aor) if aor else None,
+            "contacts": [
+                self.fields.select("ContactStatusDetail", c)
+                for c in self.inventory.contacts_of(name)
+            ],
         }
 
-    def list_endpoints(self, status: str | None = None, q: str | None = None) -> dict[str, Any]:
+    def list_endpoints(self) -> dict[str, Any]:
         config = self._config()
         items = [self.list_item(name, config) for name in self.names()]
+        return {**self.envelope(), "endpoints": items}
+
+    def row(self, name: str) -> dict[str, Any] | None:
+        """The current row of one endpoint, or None when neither side knows it."""
+        return self.list_item(name, self._config()) if self.known(name) else None
+
+    def filter_list(
+        self, body: dict[str, Any], status: str | None = None, q: str | None = None
+    ) -> dict[str, Any]:
+        """``body`` (a built list) narrowed to one status and/or a search string."""
+        items = body["endpoints"]
         if status:
             items = [item for item in items if item["status"] == status]
         if q:
-            items = [item for item in items if self._matches(item["extension"], q, config)]
-        return {**self.envelope(), "endpoints": items}
+            items = [item for item in items if self._matches(item, q)]
+        return {**body, "endpoints": items}
 
-    def _matches(self, name: str, q: str, config: PjsipConfig | None) -> bool:
+    @staticmethod
+    def _matches(row: dict[str, Any], q: str) -> bool:
         needle = q.casefold()
-        callerid = self.inventory.callerid(name)
-        if callerid is None and config is not None:
-            callerid = (config.endpoint_config(name) or {}).get("callerid")
-        return needle in name.casefold() or needle in (callerid or "").casefold()
+        return needle in row["extension"].casefold() or needle in (row["callerid"] or "").casefold()
 
     # -- GET /endpoints/{extension} --------------------------------------------------------------
 

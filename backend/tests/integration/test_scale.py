@@ -10,7 +10,7 @@ import pytest
 
 from ispbx_lab.lab import Lab, generate_pjsip
 from tests.integration.conftest import new_lab, start_or_skip
-from tests.support import ServiceProcess, wait_for
+from tests.support import ADMIN_TOKEN, ServiceProcess, wait_for
 
 pytestmark = pytest.mark.integration
 COUNT = 5000
@@ -48,7 +48,8 @@ def test_all_endpoints_are_listed(service: ServiceProcess) -> None:
 
 def test_every_caller_id_from_ami_is_intact(service: ServiceProcess) -> None:
     broken = []
-    with httpx.Client(base_url=service.base_url, timeout=5) as client:
+    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    with httpx.Client(base_url=service.base_url, timeout=5, headers=auth) as client:
         for number, name in NAMES.items():
             endpoint = client.get(f"/endpoints/{number}").json()["details"]["endpoint"]
             if endpoint.get("callerid") != f'"{name}" <{number}>':

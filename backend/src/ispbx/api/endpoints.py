@@ -1,52 +1,79 @@
-"""The endpoint routes: thin — ask the views, map "not found"/"no config" to HTTP."""
+"""The endpoint routes: thin — ask the views, map "not found"/"no config" to HTTP, hide secrets
+from viewers. GET /endpoints is served from the pre-serialised snapshot (ETag, gzip)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
 
-from ispbx.api.dependencies import ViewsDep
+from ispbx.api.dependencies import ExtensionDep, PrincipalDep, ServicesDep, ViewsDep, require_token
 from ispbx.api.errors import ConfigReadError, ExtensionNotFound
 from ispbx.api.schemas import Endpoint, EndpointConfig, EndpointList, ErrorDetail
+from ispbx.auth import Principal, redact
+from ispbx.snapshot import Rendered
 from ispbx.views import ConfigUnavailable
 
-router = APIRouter(prefix="/endpoints", tags=["endpoints"])
-NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorDetail, "description": "Extension not found"}
+router = APIRouter(prefix="/endpoints", tags=["endpoints"], dependencies=[Depends(require_token)])
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorDetail, "description": "no or unknown API token"},
+    404: {"model": ErrorDetail, "description": "Extension not found"},
 }
-Extension = Annotated[str, Path(description="the endpoint (extension) name, e.g. 101")]
+CONFIG_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    500: {"model": ErrorDetail, "description": "pjsip.conf never parsed"},
+}
 
 
-@router.get("", response_model=EndpointList)
+def for_role(body: dict[str, Any], principal: Principal) -> dict[str, Any]:
+    return body if principal.sees_secrets else redact(body)
+
+
+def rendered_response(request: Request, rendered: Rendered) -> Response:
+    headers = {"ETag": rendered.etag, "Vary": "Accept-Encoding", "Cache-Control": "no-cache"}
+    if rendered.etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        headers["Content-Encoding"] = "gzip"
+        return Response(rendered.gzipped, media_type="application/json", headers=headers)
+    return Response(rendered.body, media_type="application/json", headers=headers)
+
+
+@router.get("", response_model=EndpointList, responses={401: ERRORS[401]})
 async def list_endpoints(
-    views: ViewsDep,
+    request: Request,
+    services: ServicesDep,
+    principal: PrincipalDep,
     status: Annotated[Literal["online", "offline"] | None, Query()] = None,
     q: Annotated[
         str | None, Query(max_length=200, description="substring of extension or caller ID")
     ] = None,
 ) -> Any:
-    """Every endpoint loaded in Asterisk or defined in pjsip.conf, in natural order."""
-    return views.list_endpoints(status=status, q=q)
+    """Every endpoint loaded in Asterisk or defined in pjsip.conf, in natural order.
+
+    Supports ``If-None-Match`` (304) and gzip. Sends no AMI action."""
+    snapshot = services.publisher.snapshot()
+    if status is None and q is None:
+        variant = "admin" if principal.sees_secrets else "viewer"
+        rendered = snapshot.rendered(variant, lambda body: for_role(body, principal))
+        return rendered_response(request, rendered)
+    body = services.views.filter_list(snapshot.body, status=status, q=q)
+    return JSONResponse(for_role(body, principal))
 
 
-@router.get("/{extension}", response_model=Endpoint, responses=NOT_FOUND)
-async def get_endpoint(extension: Extension, views: ViewsDep) -> Any:
+@router.get("/{extension}", response_model=Endpoint, responses=ERRORS)
+async def get_endpoint(extension: ExtensionDep, views: ViewsDep, principal: PrincipalDep) -> Any:
     body = await views.endpoint(extension)
     if body is None:
         raise ExtensionNotFound()
-    return body
+    return for_role(body, principal)
 
 
-@router.get(
-    "/{extension}/config",
-    response_model=EndpointConfig,
-    responses={
-        **NOT_FOUND,
-        500: {"model": ErrorDetail, "description": "no good parse of pjsip.conf"},
-    },
-)
-async def get_endpoint_config(extension: Extension, views: ViewsDep) -> Any:
+@router.get("/{extension}/config", response_model=EndpointConfig, responses=CONFIG_ERRORS)
+async def get_endpoint_config(
+    extension: ExtensionDep, views: ViewsDep, principal: PrincipalDep
+) -> Any:
     """The endpoint section's effective options, as Asterisk applies them."""
     try:
         body = views.endpoint_config(extension)
@@ -54,4 +81,10 @@ async def get_endpoint_config(extension: Extension, views: ViewsDep) -> Any:
         raise ConfigReadError() from None
     if body is None:
         raise ExtensionNotFound()
-    return body
+    return for_role(body, principal)
+
+
+@router.get("/{rest:path}", include_in_schema=False)
+async def no_such_endpoint_route(rest: str) -> None:
+    """Anything else under /endpoints (e.g. an encoded ``../``) is an unknown extension."""
+    raise ExtensionNotFound()

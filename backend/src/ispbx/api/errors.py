@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
@@ -9,6 +11,7 @@ from fastapi.responses import JSONResponse
 class ApiError(Exception):
     status_code = 500
     detail = "Internal error"
+    headers: ClassVar[dict[str, str] | None] = None
 
     def __init__(self, detail: str | None = None) -> None:
         super().__init__(detail or self.detail)
@@ -21,6 +24,12 @@ class ExtensionNotFound(ApiError):
     detail = "Extension not found"
 
 
+class Unauthorized(ApiError):
+    status_code = 401
+    detail = "Not authenticated"
+    headers: ClassVar[dict[str, str] | None] = {"WWW-Authenticate": "Bearer"}
+
+
 class ConfigReadError(ApiError):
     status_code = 500
     detail = "Error reading PJSIP configuration"
@@ -28,4 +37,4 @@ class ConfigReadError(ApiError):
 
 async def api_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)

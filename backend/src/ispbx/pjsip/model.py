@@ -100,6 +100,9 @@ class PjsipConfig:
     def endpoint_names(self) -> list[str]:
         return list(self._objects("endpoint"))
 
+    def has_endpoint(self, name: str) -> bool:
+        return name in self._objects("endpoint")
+
     def endpoint_config(self, name: str) -> dict[str, str] | None:
         return self._options_of("endpoint", name)
 

@@ -1,0 +1,28 @@
+"""AMI access: a fixed-up panoramisk client and a long-lived, self-reconnecting session."""
+
+from ispbx.ami.client import (
+    EMPTY_LIST_MESSAGES,
+    AmiActionError,
+    AmiAuthError,
+    AmiClient,
+    AmiDisconnected,
+    AmiError,
+    AmiMessage,
+    AmiTimeout,
+    AmiValueError,
+)
+from ispbx.ami.session import AmiSession, AmiState
+
+__all__ = [
+    "EMPTY_LIST_MESSAGES",
+    "AmiActionError",
+    "AmiAuthError",
+    "AmiClient",
+    "AmiDisconnected",
+    "AmiError",
+    "AmiMessage",
+    "AmiSession",
+    "AmiState",
+    "AmiTimeout",
+    "AmiValueError",
+]

@@ -1,0 +1,89 @@
+"""GET /events: server-sent events with endpoint changes, for the dashboard.
+
+Each event has an id; a browser that reconnects with ``Last-Event-ID`` gets what it missed, or a
+``reset`` event (refetch /endpoints) when that is no longer kept. Events: ``endpoint`` (a row of
+GET /endpoints that changed), ``removed`` (``{"extension"}``), ``status`` (the envelope:
+ami_connected, stale_since, config_error), ``reset``. A comment line every 15 s keeps proxies open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header
+from fastapi.responses import StreamingResponse
+
+from ispbx.api.dependencies import ServicesDep, StreamPrincipalDep
+from ispbx.api.schemas import ErrorDetail
+from ispbx.auth import Principal, redact
+from ispbx.snapshot import FeedEvent, ListPublisher
+
+router = APIRouter(tags=["events"])
+KEEPALIVE = 15.0
+
+
+def sse(event_id: int, kind: str, data: Any) -> bytes:
+    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return f"id: {event_id}\nevent: {kind}\ndata: {payload}\n\n".encode()
+
+
+def render(event: FeedEvent, principal: Principal) -> bytes:
+    data = event.data if principal.sees_secrets else redact(event.data)
+    return sse(event.id, event.kind, data)
+
+
+async def stream(
+    publisher: ListPublisher, principal: Principal, last_id: int | None
+) -> AsyncIterator[bytes]:
+    wake, unsubscribe = publisher.subscribe()
+    try:
+        yield b"retry: 2000\n\n"
+        position = publisher.last_id
+        missed = publisher.events_after(last_id) if last_id is not None else None
+        if missed is None:
+            yield sse(position, "reset", {"last_id": position})
+        else:
+            for event in missed:
+                yield render(event, principal)
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), KEEPALIVE)
+            wake.clear()
+            events = publisher.events_after(position)
+            if events is None:
+                position = publisher.last_id
+                yield sse(position, "reset", {"last_id": position})
+                continue
+            for event in events:
+                yield render(event, principal)
+                position = event.id
+            if not events:
+                yield b": keepalive\n\n"
+    finally:
+        unsubscribe()
+
+
+@router.get(
+    "/events",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "the event stream"},
+        401: {"model": ErrorDetail},
+    },
+)
+async def events(
+    services: ServicesDep,
+    principal: StreamPrincipalDep,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    """Endpoint changes as server-sent events (token in the header, or ``?token=`` here only)."""
+    last_id = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
+    return StreamingResponse(
+        stream(services.publisher, principal, last_id),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,206 @@
+"""The endpoint list, built and serialised once per change, and the change feed behind /events.
+
+Every change of the inventory, of pjsip.conf or of the AMI connection marks the list dirty; a
+short debounce later :class:`ListPublisher` rebuilds it once, serialises it (plain and gzip, with a
+strong ETag), diffs it against the previous build and appends the changed rows to a bounded feed
+that server-sent-event clients read (and resume from with Last-Event-ID).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import hashlib
+import json
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+DEBOUNCE = 0.02  # gather a burst of events into one build
+MIN_INTERVAL = 0.1  # at most ten builds a second, however busy Asterisk is
+FEED_SIZE = 1000
+
+
+def dumps(body: Any) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+class Rendered:
+    """One serialised body with its strong ETag and (lazily) its gzip form."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.etag = f'"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
+        self._gzipped: bytes | None = None
+
+    @property
+    def gzipped(self) -> bytes:
+        if self._gzipped is None:
+            self._gzipped = gzip.compress(self.body, compresslevel=5, mtime=0)
+        return self._gzipped
+
+
+@dataclass(frozen=True)
+class FeedEvent:
+    id: int
+    kind: str  # "endpoint", "removed", "status"
+    data: dict[str, Any]
+
+
+class RowSource(Protocol):
+    """What the publisher needs from the views."""
+
+    def envelope(self) -> dict[str, Any]: ...
+    def list_endpoints(self) -> dict[str, Any]: ...
+    def row(self, name: str) -> dict[str, Any] | None: ...
+
+
+@dataclass
+class ListSnapshot:
+    """One build of GET /endpoints: envelope + rows in order, serialised lazily per variant."""
+
+    version: int
+    envelope: dict[str, Any]
+    names: list[str]
+    rows: dict[str, dict[str, Any]]
+    _row_bytes: dict[str, dict[str, bytes]]  # variant -> name -> JSON of the row (shared)
+    _rendered: dict[str, Rendered] = field(default_factory=dict)
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return {**self.envelope, "endpoints": [self.rows[n] for n in self.names]}
+
+    def rendered(self, variant: str, transform: Callable[[dict[str, Any]], Any]) -> Rendered:
+        """The serialised body for one variant (e.g. a role), built at most once per snapshot.
+
+        Rows are serialised once per change and reused across snapshots."""
+        cached = self._rendered.get(variant)
+        if cached is None:
+            cache = self._row_bytes.setdefault(variant, {})
+            parts = []
+            for name in self.names:
+                row_json = cache.get(name)
+                if row_json is None:
+                    row_json = cache[name] = dumps(transform(self.rows[name]))
+                parts.append(row_json)
+            head = dumps(transform(self.envelope))[:-1] + b',"endpoints":['
+            cached = self._rendered[variant] = Rendered(head + b",".join(parts) + b"]}")
+        return cached
+
+
+class ListPublisher:
+    """Rebuilds the rows that changed, at most every MIN_INTERVAL, and keeps the change feed."""
+
+    def __init__(self, source: RowSource) -> None:
+        self._source = source
+        self._snapshot: ListSnapshot | None = None
+        self._dirty = asyncio.Event()
+        self._pending: set[str] = set()
+        self._full = True
+        self._task: asyncio.Task[None] | None = None
+        self._row_bytes: dict[str, dict[str, bytes]] = {}
+        self.feed: deque[FeedEvent] = deque(maxlen=FEED_SIZE)
+        self._next_id = 1
+        self._subscribers: set[asyncio.Event] = set()
+        self.builds = 0
+
+    @property
+    def last_id(self) -> int:
+        return self._next_id - 1
+
+    def snapshot(self) -> ListSnapshot:
+        if self._snapshot is None:
+            self._rebuild()
+        assert self._snapshot is not None
+        return self._snapshot
+
+    def endpoints_changed(self, names: set[str] | None) -> None:
+        """Inventory listener: these endpoints changed (None: all of them)."""
+        if names is None:
+            self._full = True
+        else:
+            self._pending |= names
+        self._dirty.set()
+
+    def everything_changed(self, *_args: object) -> None:
+        """pjsip.conf changed: rows may appear, vanish or change."""
+        self.endpoints_changed(None)
+
+    def envelope_changed(self, *_args: object) -> None:
+        """AMI went up or down: only the envelope changes."""
+        self._dirty.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="list-publisher")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def subscribe(self) -> tuple[asyncio.Event, Callable[[], None]]:
+        event = asyncio.Event()
+        self._subscribers.add(event)
+        return event, lambda: self._subscribers.discard(event)
+
+    def events_after(self, last_id: int) -> list[FeedEvent] | None:
+        """Feed events newer than ``last_id``; None when they are no longer kept (resync)."""
+        if last_id > self.last_id:
+            return None
+        if last_id == self.last_id:
+            return []
+        if not self.feed or self.feed[0].id > last_id + 1:
+            return None
+        return [event for event in self.feed if event.id > last_id]
+
+    async def _run(self) -> None:
+        while True:
+            await self._dirty.wait()
+            await asyncio.sleep(DEBOUNCE)
+            self._dirty.clear()
+            self._rebuild()
+            await asyncio.sleep(MIN_INTERVAL)
+
+    def _rebuild(self) -> None:
+        old = self._snapshot
+        full, pending = self._full or old is None, self._pending
+        self._full, self._pending = False, set()
+        if full or old is None:
+            body = self._source.list_endpoints()
+            rows = {row["extension"]: row for row in body["endpoints"]}
+            names = list(rows)
+            changed = set(rows)
+        else:
+            rows, names = dict(old.rows), old.names
+            for name in pending & rows.keys():
+                rows[name] = self._source.row(name) or rows[name]
+            changed = pending & rows.keys()
+        changed = {n for n in changed if old is None or old.rows.get(n) != rows[n]}
+        for cache in self._row_bytes.values():
+            for name in changed:
+                cache.pop(name, None)
+        envelope = self._source.envelope()
+        version = (old.version + 1) if old else 1
+        self._snapshot = ListSnapshot(version, envelope, names, rows, self._row_bytes)
+        self.builds += 1
+        if old is not None:
+            self._publish(old, self._snapshot, changed)
+
+    def _publish(self, old: ListSnapshot, new: ListSnapshot, changed: set[str]) -> None:
+        events: list[tuple[str, dict[str, Any]]] = []
+        if new.envelope != old.envelope:
+            events.append(("status", new.envelope))
+        events.extend(("endpoint", new.rows[n]) for n in new.names if n in changed)
+        events.extend(("removed", {"extension": n}) for n in old.rows.keys() - new.rows.keys())
+        for kind, data in events:
+            self.feed.append(FeedEvent(self._next_id, kind, data))
+            self._next_id += 1
+        if events:
+            for subscriber in self._subscribers:
+                subscriber.set()

@@ -1,0 +1,240 @@
+"""AmiSession against the fake AMI server: reconnect, backoff, keepalive, hooks, state."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC
+
+import pytest
+
+from ispbx.ami import AmiClient, AmiDisconnected, AmiSession, AmiState
+from ispbx.ami.session import Backoff, jittered
+
+from .fake_ami import FakeAmi, FakeConnection, wait_until
+
+SessionFactory = Callable[..., AmiSession]
+
+
+@pytest.fixture
+async def make_session() -> AsyncIterator[SessionFactory]:
+    sessions: list[AmiSession] = []
+
+    def factory(port: int, secret: str = "s3cret", **kwargs: float) -> AmiSession:
+        kwargs.setdefault("action_timeout", 2.0)
+        session = AmiSession("127.0.0.1", port, "ispbx", secret, **kwargs)
+        sessions.append(session)
+        return session
+
+    yield factory
+    for session in sessions:
+        await session.stop()
+
+
+# -- 7: our own reconnect loop ------------------------------------------------------------------
+
+
+def test_backoff_doubles_from_initial_to_the_cap_and_resets() -> None:
+    backoff = Backoff(0.2, 30.0)
+    delays = [backoff.next_delay() for _ in range(11)]
+    assert delays == pytest.approx([0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 30, 30, 30])
+    backoff.reset()
+    assert backoff.next_delay() == 0.2
+
+
+def test_jitter_stays_within_half_and_all_of_the_step() -> None:
+    # panoramisk passed its delay through int(): 0.2 s became 0 s, a tight loop
+    assert jittered(0.2, lambda: 0.0) == pytest.approx(0.1)
+    assert jittered(0.2, lambda: 0.999999) == pytest.approx(0.2)
+    assert all(0.1 <= jittered(0.2) <= 0.2 for _ in range(100))
+
+
+async def test_start_never_blocks_and_refused_is_reported(
+    make_session: SessionFactory, free_port: int
+) -> None:
+    session = make_session(free_port)
+    started = time.monotonic()
+    session.start()
+    session.start()  # idempotent
+    assert time.monotonic() - started < 0.05
+    assert not session.state.connected
+    await wait_until(lambda: session.state.last_error is not None, 1)
+    assert session.state.last_error == f"connection refused (127.0.0.1:{free_port})"
+    assert session.client is None
+    with pytest.raises(AmiDisconnected):
+        await session.action({"Action": "Ping"})
+
+
+async def test_comes_up_within_a_second_after_the_server_returns(
+    make_session: SessionFactory, free_port: int
+) -> None:
+    session = make_session(free_port)
+    session.start()
+    await asyncio.sleep(0.8)  # attempts at ~0, ~0.2, ~0.6; the next step is <= 0.8 s
+    assert not session.state.connected
+    fake = await FakeAmi(port=free_port).start()
+    try:
+        waited = await wait_until(lambda: session.state.connected, 1.5)
+        assert waited < 1.0
+        assert session.state.last_error is None
+    finally:
+        await session.stop()
+        await fake.stop()
+
+
+async def test_one_log_line_per_backoff_step_and_no_traceback(
+    make_session: SessionFactory, free_port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="ispbx.ami")
+    session = make_session(free_port, backoff_initial=0.01, backoff_cap=0.04)
+    session.start()
+    await asyncio.sleep(0.6)  # ~20 attempts
+    await session.stop()
+    records = [r for r in caplog.records if r.name == "ispbx.ami.session"]
+    warnings = [r for r in records if r.levelno >= logging.WARNING]
+    assert len(records) > 8  # many attempts ...
+    assert len(warnings) == 3  # ... one warning per step: 0.01, 0.02, 0.04 (the cap)
+    assert not any(r.exc_info for r in records)
+    assert "connection refused" in warnings[0].getMessage()
+
+
+async def test_wrong_secret_is_reported_and_retried(
+    make_session: SessionFactory, fake: FakeAmi
+) -> None:
+    session = make_session(fake.port, secret="wrong")
+    session.start()
+    await wait_until(lambda: session.state.last_error is not None, 1)
+    assert session.state.last_error == "authentication failed"
+    assert not session.state.connected
+    await wait_until(lambda: fake.logins_failed >= 3, 2)  # keeps retrying with backoff
+
+
+# -- 5/6: login, async hooks --------------------------------------------------------------------
+
+
+async def test_async_login_hooks_are_awaited_after_each_login(
+    make_session: SessionFactory, fake: FakeAmi
+) -> None:
+    fake.endpoints = [{"ObjectName": "1001"}]
+    seen: list[list[str]] = []
+
+    async def snapshot(client: AmiClient) -> None:
+        await asyncio.sleep(0.01)  # a hook that really awaits (panoramisk never awaited it)
+        items = await client.list_action({"Action": "PJSIPShowEndpoints"})
+        seen.append([item["ObjectName"] for item in items])
+
+    async def broken(_client: AmiClient) -> None:
+        raise RuntimeError("hook bug")
+
+    session = make_session(fake.port)
+    session.add_login_hook(broken)  # logged; the session stays up and later hooks run
+    session.add_login_hook(snapshot)
+    session.start()
+    await wait_until(lambda: seen == [["1001"]])
+    assert session.state.connected
+    fake.drop_all()
+    await wait_until(lambda: len(seen) == 2, 2)
+    assert fake.logins_ok == 2
+
+
+async def test_state_listener_and_since(make_session: SessionFactory, fake: FakeAmi) -> None:
+    states: list[AmiState] = []
+    session = make_session(fake.port)
+    before = session.state.since
+    assert before.tzinfo is UTC
+    session.add_state_listener(states.append)
+    session.start()
+    await wait_until(lambda: len(states) == 1)
+    assert states[0].connected and states[0].last_error is None
+    assert states[0].since >= before
+    assert (states[0].host, states[0].port) == ("127.0.0.1", fake.port)
+    assert session.client is not None
+    fake.drop_all()
+    await wait_until(lambda: len(states) == 2)
+    assert not states[1].connected
+    assert states[1].last_error == "connection closed by peer"
+    await wait_until(lambda: len(states) == 3, 2)  # up again
+    await session.stop()
+    await session.stop()  # idempotent
+    assert [s.connected for s in states] == [True, False, True, False]
+    assert session.client is None
+
+
+async def test_event_listeners_survive_reconnects(
+    make_session: SessionFactory, fake: FakeAmi
+) -> None:
+    events: list[str] = []
+    session = make_session(fake.port)
+    session.add_event_listener(lambda event: events.append(event["Event"]))
+    session.start()
+    await wait_until(lambda: session.state.connected)
+    await fake.send_event({"Event": "PeerStatus"})
+    await wait_until(lambda: "PeerStatus" in events)
+    fake.drop_all()
+    await wait_until(lambda: not session.state.connected)
+    await wait_until(lambda: session.state.connected, 2)
+    await fake.send_event({"Event": "ContactStatus"})
+    await wait_until(lambda: "ContactStatus" in events)
+    assert events.count("FullyBooted") == 2
+
+
+# -- 9 + reconnect: drop in the middle of a list ------------------------------------------------
+
+
+async def test_drop_mid_list_fails_fast_then_reconnects_and_reruns_hooks(
+    make_session: SessionFactory, fake: FakeAmi
+) -> None:
+    fake.endpoints = [{"ObjectName": "1001"}, {"ObjectName": "1002"}]
+    drops: list[dict[str, str]] = []
+
+    async def drop_first_list(conn: FakeConnection, action: dict[str, str]) -> None:
+        if drops:
+            await conn.send_list(action, "EndpointList", fake.endpoints)
+            return
+        drops.append(action)
+        await conn.reply(action, {"Response": "Success", "EventList": "start"})
+        await conn.send({"Event": "EndpointList", "ActionID": action["ActionID"]})
+        conn.close()
+
+    logins: list[AmiClient] = []
+
+    async def hook(client: AmiClient) -> None:
+        logins.append(client)
+
+    session = make_session(fake.port, action_timeout=5.0)
+    session.add_login_hook(hook)
+    session.start()
+    await wait_until(lambda: len(logins) == 1)
+    fake.handlers["pjsipshowendpoints"] = drop_first_list
+    started = time.monotonic()
+    with pytest.raises(AmiDisconnected):
+        await session.list_action({"Action": "PJSIPShowEndpoints"})
+    assert time.monotonic() - started < 0.5  # not the 5 s action timeout
+    await wait_until(lambda: len(logins) == 2, 2)
+    assert logins[0] is not logins[1]
+    items = await session.list_action({"Action": "PJSIPShowEndpoints"})
+    assert [item["ObjectName"] for item in items] == ["1001", "1002"]
+
+
+# -- 8: keepalive ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reply", ["none", "wrong"])
+async def test_missing_or_wrong_pong_reconnects_within_two_intervals(
+    make_session: SessionFactory, fake: FakeAmi, reply: str
+) -> None:
+    session = make_session(fake.port, ping_interval=0.2)
+    session.start()
+    await wait_until(lambda: session.state.connected)
+    await asyncio.sleep(0.5)
+    assert session.state.connected  # Pongs keep it up
+    assert "Ping" in fake.names()
+    fake.ping_reply = reply  # type: ignore[assignment]
+    went_down = await wait_until(lambda: not session.state.connected, 1)
+    assert went_down < 0.5  # two ping intervals (0.4 s) + scheduling slack
+    assert "keepalive failed" in (session.state.last_error or "")
+    fake.ping_reply = "pong"
+    await wait_until(lambda: session.state.connected, 1)
+    assert fake.logins_ok == 2
