@@ -9,8 +9,10 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+from ispbx.settings import load_settings
 from ispbx_lab.lab import Lab, ensure_rootfs
 from ispbx_lab.sipphone import SipPhone
 
@@ -23,12 +25,15 @@ def run_demo(lab: Lab) -> int:
     if lab.running_pid() is None:
         lab.start()
     env = {**os.environ, **lab.service_env()}
+    settings = load_settings(env)
     service = subprocess.Popen([sys.executable, "src/main.py"], cwd=BACKEND, env=env)
-    host = env.get("ISPBX_HTTP_HOST", "127.0.0.1")
-    port = env.get("ISPBX_HTTP_PORT", "8000")
+    base = f"http://{settings.http_host}:{settings.http_port}"
+    token = _wait_for_token(settings.token_file, settings.tokens)
     print(
-        f"\nISPBX Manager demo\n  API       http://{host}:{port}/endpoints\n"
-        f"  docs      http://{host}:{port}/docs\n  health    http://{host}:{port}/health\n"
+        f"\nISPBX Manager demo\n"
+        f"  dashboard {base}/ui/#token={token}\n"
+        f"  API       curl -H 'Authorization: Bearer {token}' {base}/endpoints\n"
+        f"  docs      {base}/docs\n  health    {base}/health\n"
         f"  phones    {', '.join(p[0] for p in DEMO_PHONES)} registered; Ctrl-C stops everything\n",
         flush=True,
     )
@@ -42,6 +47,21 @@ def run_demo(lab: Lab) -> int:
             service.wait(timeout=10)
         lab.stop()
     return 0
+
+
+def _wait_for_token(path: Path, configured: list[tuple[str, str]]) -> str:
+    """The first admin token: a configured one, or the one the service generates at start."""
+    for role, token in configured:
+        if role == "admin":
+            return token
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            token = path.read_text().strip()
+            if token:
+                return token
+        time.sleep(0.1)
+    return "(see the service log)"
 
 
 async def _keep_phones_registered(lab: Lab) -> None:
