@@ -24,7 +24,11 @@ def lab_from_env() -> Lab:
 def up(lab: Lab) -> None:
     ensure_rootfs()
     if lab.running_pid() is None:
-        lab.start()
+        try:
+            lab.start()
+        except LabUnavailable:
+            if lab.running_pid() is None:  # not merely started by a concurrent `make lab-up`
+                raise
     print(
         f"lab Asterisk {lab.name!r} up: AMI 127.0.0.1:{lab.ami_port}, "
         f"SIP udp 127.0.0.1:{lab.sip_port}, HTTP 127.0.0.1:{lab.http_port}"

@@ -226,11 +226,12 @@ class Lab:
 
     def start(self, timeout: float = BOOT_TIMEOUT) -> None:
         """Start Asterisk and return once it is fully booted with AMI accepting connections."""
-        if self.running_pid() is not None:
-            raise LabUnavailable(f"lab {self.name!r} is already running")
-        self.write_config()
-        self._spawn()
-        self.wait_booted(timeout)
+        with _file_lock(self.root / "ispbx-lab" / f"{self.name}.lock"):
+            if self.running_pid() is not None:
+                raise LabUnavailable(f"lab {self.name!r} is already running")
+            self.write_config()
+            self._spawn()
+            self.wait_booted(timeout)
 
     def _spawn(self) -> None:
         root = str(self.root)

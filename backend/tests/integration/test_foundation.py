@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ispbx.ami import AmiClient
-from ispbx_lab.lab import AMI_SECRET, AMI_USERNAME, Lab
+from ispbx_lab.lab import AMI_SECRET, AMI_USERNAME, Lab, LabUnavailable
 from ispbx_lab.sipphone import SipPhone
+from tests.integration.conftest import new_lab
 from tests.support import ServiceProcess, wait_for
 
 pytestmark = pytest.mark.integration
@@ -83,3 +85,28 @@ def test_wrong_secret_is_reported_in_health(lab: Lab, tmp_path: Path) -> None:
         assert service.get("/").status_code == 200
     finally:
         service.stop()
+
+
+def test_two_starts_of_one_lab_at_once_give_one_asterisk(rootfs: None) -> None:
+    lab = new_lab("race")
+    outcomes: list[str] = []
+
+    def start() -> None:
+        try:
+            lab.start()
+            outcomes.append("started")
+        except LabUnavailable as exc:
+            outcomes.append(str(exc))
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert sorted(outcomes) == sorted(["started", f"lab {lab.name!r} is already running"])
+        assert lab.running_pid() is not None
+    finally:
+        lab.remove()
+    assert lab.running_pid() is None
+    assert str(lab.root) not in Path("/proc/mounts").read_text()  # mounts die with Asterisk

@@ -63,8 +63,11 @@ class Presence(BaseModel):
 
 class EndpointSummary(Presence):
     extension: str
-    status: Literal["online", "offline"]
+    status: Literal["online", "offline"] = Field(description="from the device state alone")
     details: StringMap = Field(description="[EndpointList] fields of pjsip_detail.ini")
+    callerid: str | None = Field(description="caller ID (Asterisk's, else pjsip.conf's)")
+    aor: StringMap | None = Field(description="the first AOR's [AorDetail] fields, once fetched")
+    contacts: list[StringMap] = Field(description="[ContactStatusDetail] fields per contact")
 
 
 class EndpointList(Envelope):
