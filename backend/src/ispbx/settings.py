@@ -118,7 +118,7 @@ class Settings(BaseSettings):
     @classmethod
     def _valid_tokens(cls, value: str) -> str:
         for entry in (part.strip() for part in value.split(",") if part.strip()):
-            role, _, token = entry.partition(":")
+            role, _, token = (piece.strip() for piece in entry.partition(":"))
             if role not in {"viewer", "admin"} or len(token) < 8:
                 raise ValueError("entries must be 'viewer:TOKEN' or 'admin:TOKEN' (8+ characters)")
         return value
@@ -134,7 +134,7 @@ class Settings(BaseSettings):
         """(role, token) pairs from ISPBX_API_TOKENS / [api] tokens."""
         pairs = []
         for entry in (part.strip() for part in self.api_tokens.split(",") if part.strip()):
-            role, _, token = entry.partition(":")
+            role, _, token = (piece.strip() for piece in entry.partition(":"))
             pairs.append((role, token))
         return pairs
 

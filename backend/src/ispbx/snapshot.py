@@ -34,7 +34,9 @@ class Rendered:
 
     def __init__(self, body: bytes) -> None:
         self.body = body
-        self.etag = f'"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
+        digest = hashlib.blake2b(body, digest_size=16).hexdigest()
+        self.etag = f'"{digest}"'
+        self.gzip_etag = f'"{digest}-gz"'  # a strong ETag differs per content coding
         self._gzipped: bytes | None = None
 
     @property
@@ -67,7 +69,8 @@ class ListSnapshot:
     envelope: dict[str, Any]
     names: list[str]
     rows: dict[str, dict[str, Any]]
-    _row_bytes: dict[str, dict[str, bytes]]  # variant -> name -> JSON of the row (shared)
+    # variant -> name -> (row, its JSON); shared by snapshots, valid only for that very row object
+    _row_bytes: dict[str, dict[str, tuple[dict[str, Any], bytes]]]
     _rendered: dict[str, Rendered] = field(default_factory=dict)
 
     @property
@@ -83,10 +86,11 @@ class ListSnapshot:
             cache = self._row_bytes.setdefault(variant, {})
             parts = []
             for name in self.names:
-                row_json = cache.get(name)
-                if row_json is None:
-                    row_json = cache[name] = dumps(transform(self.rows[name]))
-                parts.append(row_json)
+                row = self.rows[name]
+                hit = cache.get(name)
+                if hit is None or hit[0] is not row:
+                    hit = cache[name] = (row, dumps(transform(row)))
+                parts.append(hit[1])
             head = dumps(transform(self.envelope))[:-1] + b',"endpoints":['
             cached = self._rendered[variant] = Rendered(head + b",".join(parts) + b"]}")
         return cached
@@ -102,7 +106,7 @@ class ListPublisher:
         self._pending: set[str] = set()
         self._full = True
         self._task: asyncio.Task[None] | None = None
-        self._row_bytes: dict[str, dict[str, bytes]] = {}
+        self._row_bytes: dict[str, dict[str, tuple[dict[str, Any], bytes]]] = {}
         self.feed: deque[FeedEvent] = deque(maxlen=FEED_SIZE)
         self._next_id = 1
         self._subscribers: set[asyncio.Event] = set()
@@ -182,9 +186,6 @@ class ListPublisher:
                 rows[name] = self._source.row(name) or rows[name]
             changed = pending & rows.keys()
         changed = {n for n in changed if old is None or old.rows.get(n) != rows[n]}
-        for cache in self._row_bytes.values():
-            for name in changed:
-                cache.pop(name, None)
         envelope = self._source.envelope()
         version = (old.version + 1) if old else 1
         self._snapshot = ListSnapshot(version, envelope, names, rows, self._row_bytes)

@@ -1,11 +1,12 @@
 """The long-lived AMI session: connect, login, keep alive, reconnect with backoff.
 
 One background task (``start()``) loops forever: connect a fresh ``AmiClient``; on failure record
-the error in ``state`` and retry after an exponential backoff with jitter (0.2 s, 0.4 s, 0.8 s …
-capped at 30 s, reset after each successful login). While connected it pings every
-``ping_interval`` seconds and treats a missing or wrong Pong as a dead peer, and it runs the async
-login hooks (awaited, in registration order, in a task of their own so that a hook never delays
-noticing a dropped connection).
+the error in ``state`` and retry after an exponential backoff with jitter (0.2 s, 0.4 s, 0.8 s …,
+held at 4 s for the first two minutes so that an outage of up to a minute ends in a session back
+within 5 s, then doubling on to the 30 s cap; reset after each successful login). While connected
+it pings every ``ping_interval`` seconds and treats a missing or wrong Pong as a dead peer, and
+it runs the async login hooks (awaited, in registration order, in a task of their own so that a
+hook never delays noticing a dropped connection).
 
 A login hook that raises is logged and the session stays up: the connection itself is fine, and
 dropping it would make a hook bug turn into a reconnect storm.
@@ -47,20 +48,32 @@ class AmiState:
 
 
 class Backoff:
-    """Nominal delays initial, 2·initial, 4·initial … capped at ``cap``."""
+    """Nominal delays initial, 2·initial, 4·initial … capped at ``cap``.
 
-    def __init__(self, initial: float, cap: float) -> None:
+    For the first ``fast_for`` seconds of nominal waiting a step is at most ``fast_cap``: Asterisk
+    restarts in seconds, and a session should be back soon after it does."""
+
+    def __init__(
+        self, initial: float, cap: float, *, fast_cap: float = 4.0, fast_for: float = 120.0
+    ) -> None:
         self.initial = initial
         self.cap = cap
+        self.fast_cap = fast_cap
+        self.fast_for = fast_for
         self._next = initial
+        self._waited = 0.0
 
     def next_delay(self) -> float:
         delay = self._next
         self._next = min(delay * 2, self.cap)
+        if self._waited < self.fast_for:
+            delay = min(delay, self.fast_cap)
+        self._waited += delay
         return delay
 
     def reset(self) -> None:
         self._next = self.initial
+        self._waited = 0.0
 
 
 def jittered(delay: float, rand: Callable[[], float] = random.random) -> float:

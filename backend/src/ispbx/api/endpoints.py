@@ -30,11 +30,23 @@ def for_role(body: dict[str, Any], principal: Principal) -> dict[str, Any]:
     return body if principal.sees_secrets else redact(body)
 
 
+def accepts_gzip(accept_encoding: str) -> bool:
+    for part in accept_encoding.lower().split(","):
+        coding, _, params = part.strip().partition(";")
+        if coding.strip() in {"gzip", "*"}:
+            quality = params.strip().removeprefix("q=")
+            return not (params and quality.replace(".", "").strip("0") == "")
+    return False
+
+
 def rendered_response(request: Request, rendered: Rendered) -> Response:
-    headers = {"ETag": rendered.etag, "Vary": "Accept-Encoding", "Cache-Control": "no-cache"}
-    if rendered.etag in request.headers.get("if-none-match", ""):
+    gzipped = accepts_gzip(request.headers.get("accept-encoding", ""))
+    etag = rendered.gzip_etag if gzipped else rendered.etag
+    headers = {"ETag": etag, "Vary": "Accept-Encoding", "Cache-Control": "no-cache"}
+    if_none_match = request.headers.get("if-none-match", "")
+    if rendered.etag in if_none_match or rendered.gzip_etag in if_none_match:
         return Response(status_code=304, headers=headers)
-    if "gzip" in request.headers.get("accept-encoding", ""):
+    if gzipped:
         headers["Content-Encoding"] = "gzip"
         return Response(rendered.gzipped, media_type="application/json", headers=headers)
     return Response(rendered.body, media_type="application/json", headers=headers)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -24,6 +25,7 @@ from ispbx.snapshot import FeedEvent, ListPublisher
 
 router = APIRouter(tags=["events"])
 KEEPALIVE = 15.0
+EVENT_ID = re.compile(r"[0-9]{1,18}")  # ASCII digits only: "²".isdigit() is True
 
 
 def sse(event_id: int, kind: str, data: Any) -> bytes:
@@ -81,7 +83,7 @@ async def events(
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     """Endpoint changes as server-sent events (token in the header, or ``?token=`` here only)."""
-    last_id = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
+    last_id = int(last_event_id) if last_event_id and EVENT_ID.fullmatch(last_event_id) else None
     return StreamingResponse(
         stream(services.publisher, principal, last_id),
         media_type="text/event-stream",

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from ispbx import __version__
 from ispbx.api.dependencies import ServicesDep
 from ispbx.api.schemas import AmiHealth, ConfigHealth, Health, InventoryHealth, Root
+from ispbx.auth import redact_text
 
 router = APIRouter(tags=["service"])
 
@@ -18,7 +19,9 @@ async def root() -> Root:
 
 @router.get("/health", response_model=Health)
 async def health(services: ServicesDep) -> Health:
-    """Always 200: ``degraded`` while AMI is down or pjsip.conf has no good parse."""
+    """Always 200: ``degraded`` while AMI is down or pjsip.conf has no good parse.
+
+    Public, so no message here ever quotes a secret (``password = …`` is masked)."""
     ami = services.session.state
     view = services.store.view
     inventory = services.inventory
@@ -29,14 +32,14 @@ async def health(services: ServicesDep) -> Health:
             connected=ami.connected,
             host=ami.host,
             port=ami.port,
-            last_error=ami.last_error,
+            last_error=redact_text(ami.last_error),
             since=ami.since,
         ),
         config=ConfigHealth(
             path=str(view.path),
             loaded=view.config is not None,
-            error=view.error,
-            warnings=list(view.warnings),
+            error=redact_text(view.error),
+            warnings=[redact_text(w) for w in view.warnings],
         ),
         inventory=InventoryHealth(
             synced=inventory.synced,

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
+from fastapi.responses import PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 FRONTEND_DIR = Path(__file__).resolve().parents[4] / "frontend"
@@ -39,6 +41,16 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+class UiFiles(StaticFiles):
+    """StaticFiles whose 404s are plain responses, so they get the security headers too."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        try:
+            return await super().get_response(path, scope)
+        except HTTPException as exc:
+            return PlainTextResponse(str(exc.detail), status_code=exc.status_code)
+
+
 def mount_ui(app: FastAPI, directory: Path = FRONTEND_DIR) -> None:
     if not directory.is_dir():
         return
@@ -47,4 +59,4 @@ def mount_ui(app: FastAPI, directory: Path = FRONTEND_DIR) -> None:
     async def ui_redirect() -> RedirectResponse:
         return RedirectResponse("/ui/")
 
-    app.mount("/ui", SecurityHeaders(StaticFiles(directory=directory, html=True)), name="ui")
+    app.mount("/ui", SecurityHeaders(UiFiles(directory=directory, html=True)), name="ui")

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ispbx.auth import redact_text
 from ispbx.pjsip.parser import PjsipConfig, PjsipConfigError, parse_file
 
 log = logging.getLogger(__name__)
@@ -84,11 +85,11 @@ class ConfigStore:
     def _apply(self, config: PjsipConfig | None, error: str | None, marks: Fingerprint) -> None:
         self._fingerprint = marks
         if error is not None:
-            log.error("pjsip.conf not loaded, keeping the last good view: %s", error)
+            log.error("pjsip.conf not loaded, keeping the last good view: %s", redact_text(error))
             self._set(self._view.config, error)
             return
         for warning in config.warnings if config else ():
-            log.warning("pjsip.conf: %s", warning)
+            log.warning("pjsip.conf: %s", redact_text(warning))
         self._set(config, None)
 
     def _set(self, config: PjsipConfig | None, error: str | None) -> None:

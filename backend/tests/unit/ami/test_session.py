@@ -37,11 +37,20 @@ async def make_session() -> AsyncIterator[SessionFactory]:
 
 
 def test_backoff_doubles_from_initial_to_the_cap_and_resets() -> None:
-    backoff = Backoff(0.2, 30.0)
+    backoff = Backoff(0.2, 30.0, fast_for=0)
     delays = [backoff.next_delay() for _ in range(11)]
     assert delays == pytest.approx([0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 30, 30, 30])
     backoff.reset()
     assert backoff.next_delay() == 0.2
+
+
+def test_backoff_stays_short_for_the_first_two_minutes_then_reaches_the_cap() -> None:
+    backoff = Backoff(0.2, 30.0)
+    delays = [backoff.next_delay() for _ in range(40)]
+    assert delays[:6] == pytest.approx([0.2, 0.4, 0.8, 1.6, 3.2, 4.0])
+    first_minute = [d for i, d in enumerate(delays) if sum(delays[:i]) < 120]
+    assert max(first_minute) == 4.0
+    assert delays[-1] == 30.0
 
 
 def test_jitter_stays_within_half_and_all_of_the_step() -> None:
