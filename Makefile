@@ -25,7 +25,7 @@ test: lint typecheck
 	cd backend && $(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	cd backend && $(PY) -m ruff check src tests && $(PY) -m ruff format --check src tests
+	cd backend && $(PY) -m ruff check src tests bench && $(PY) -m ruff format --check src tests bench
 
 typecheck: $(STAMP)
 	cd backend && $(PY) -m mypy
@@ -46,6 +46,10 @@ lab-down: $(STAMP)
 ## The lab loaded with the sample pjsip.conf, phones registered, and the service wired to it.
 demo: $(STAMP)
 	cd backend && exec $(PY) -m ispbx_lab demo
+
+## Service vs Asterisk's ARI on a lab with 5,000 and 10,000 endpoints (BENCH_ENDPOINTS=5000 for one).
+bench: $(STAMP)
+	cd backend && $(PY) -m bench.run_bench
 
 clean:
 	rm -rf $(VENV) backend/.pytest_cache backend/.mypy_cache backend/.ruff_cache

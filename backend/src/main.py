@@ -6,7 +6,7 @@ import sys
 
 import uvicorn
 
-from ispbx.app import create_app
+from ispbx.app import Server, create_app, end_event_streams
 from ispbx.detail import DetailConfigError, load_detail_ini
 from ispbx.logs import configure_logging, uvicorn_log_config
 from ispbx.settings import SettingsError, load_settings
@@ -20,12 +20,15 @@ def main() -> int:
     except (SettingsError, DetailConfigError) as exc:
         print(f"ispbx: {exc}", file=sys.stderr)
         return 2
-    uvicorn.run(
-        create_app(settings),
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
         host=settings.http_host,
         port=settings.http_port,
         log_config=uvicorn_log_config(),
+        timeout_graceful_shutdown=5,
     )
+    Server(config, on_exit=lambda: end_event_streams(app)).run()
     return 0
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from types import FrameType
 
+import uvicorn
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
@@ -50,3 +54,29 @@ def create_app(settings: Settings) -> FastAPI:
             expose_headers=["ETag"],
         )
     return app
+
+
+def end_event_streams(app: FastAPI) -> None:
+    """Ask every open /events stream to finish, so a shutdown need not wait for browsers."""
+    services: Services | None = getattr(app.state, "services", None)
+    if services is not None:
+        services.publisher.close_streams()
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, telling the app as soon as a shutdown is asked for (event streams would
+    otherwise hold the graceful shutdown until its timeout)."""
+
+    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_exit = on_exit
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._on_exit)
+        super().handle_exit(sig, frame)

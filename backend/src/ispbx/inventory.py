@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from ispbx.ami import AmiClient, AmiError, AmiMessage, AmiSession
+from ispbx.detail import DetailFields
 
 log = logging.getLogger(__name__)
 
@@ -73,19 +74,52 @@ class EndpointDetail:
     fetched_at: float
 
 
-def group_detail(items: list[AmiMessage]) -> EndpointDetail | None:
+# Fields the inventory itself needs, kept besides those pjsip_detail.ini selects.
+OWN_FIELDS: dict[str, frozenset[str]] = {
+    "EndpointList": frozenset({"ObjectName", "DeviceState", "Aor", "Auths", "OutboundAuths"}),
+    "EndpointDetail": frozenset({"ObjectName", "Auth", "OutboundAuth", "Aors", "Callerid"}),
+    "AuthDetail": frozenset({"ObjectName"}),
+    "AorDetail": frozenset({"ObjectName"}),
+    "ContactStatusDetail": frozenset({"URI", "EndpointName", "AOR"}),
+}
+
+
+class Keeper:
+    """Trims AMI messages to the fields anyone reads: an EndpointDetail has ~150 headers, and
+    keeping them all for 10,000 endpoints would cost hundreds of MB."""
+
+    def __init__(self, fields: DetailFields | None) -> None:
+        self._keep = {
+            event: own | frozenset(fields.fields.get(event, ()) if fields else ())
+            for event, own in OWN_FIELDS.items()
+        }
+        self._everything = fields is None
+
+    def trim(self, event: str, message: AmiMessage) -> AmiMessage:
+        if self._everything:
+            return message
+        keep = self._keep[event]
+        return {k: v for k, v in message.items() if k in keep}
+
+
+def group_detail(items: list[AmiMessage], keeper: Keeper | None = None) -> EndpointDetail | None:
+    keeper = keeper or Keeper(None)
     endpoint = next((m for m in items if m.get("Event") == "EndpointDetail"), None)
     if endpoint is None:
         return None
     inbound = set(split_names(endpoint.get("Auth")))
     outbound = set(split_names(endpoint.get("OutboundAuth")))
-    auths = [m for m in items if m.get("Event") == "AuthDetail"]
+
+    def of(event: str) -> list[AmiMessage]:
+        return [keeper.trim(event, m) for m in items if m.get("Event") == event]
+
+    auths = of("AuthDetail")
     return EndpointDetail(
-        endpoint=endpoint,
+        endpoint=keeper.trim("EndpointDetail", endpoint),
         auths=tuple(a for a in auths if a.get("ObjectName") in inbound),
         outbound_auths=tuple(a for a in auths if a.get("ObjectName") in outbound),
-        aors=tuple(m for m in items if m.get("Event") == "AorDetail"),
-        contacts=tuple(m for m in items if m.get("Event") == "ContactStatusDetail"),
+        aors=tuple(of("AorDetail")),
+        contacts=tuple(of("ContactStatusDetail")),
         fetched_at=time.monotonic(),
     )
 
@@ -103,8 +137,11 @@ class Snapshot:
 class Inventory:
     """Live PJSIP state from one AMI session. Read by routes; written only by AMI."""
 
-    def __init__(self, session: AmiSession, *, prefetch: bool = True) -> None:
+    def __init__(
+        self, session: AmiSession, *, prefetch: bool = True, fields: DetailFields | None = None
+    ) -> None:
         self._session = session
+        self._keeper = Keeper(fields)
         self._prefetch_enabled = prefetch
         self.state = Snapshot()
         self.details: dict[str, EndpointDetail] = {}
@@ -208,16 +245,17 @@ class Inventory:
 
     async def _take_snapshot(self, client: AmiClient) -> Snapshot:
         snap = Snapshot()
+        trim = self._keeper.trim
         for item in await self._list(client, "PJSIPShowEndpoints"):
             name = item.get("ObjectName", "")
-            snap.endpoints[name] = item
+            snap.endpoints[name] = trim("EndpointList", item)
             snap.device_states[name] = item.get("DeviceState", "Unknown")
         for item in await self._list(client, "PJSIPShowAuths"):
-            snap.auths[item.get("ObjectName", "")] = item
+            snap.auths[item.get("ObjectName", "")] = trim("AuthDetail", item)
         for item in await self._list(client, "PJSIPShowAors"):
-            snap.aors[item.get("ObjectName", "")] = item
+            snap.aors[item.get("ObjectName", "")] = trim("AorDetail", item)
         for item in await self._list(client, "PJSIPShowContacts"):
-            contact = contact_from_list(item)
+            contact = trim("ContactStatusDetail", contact_from_list(item))
             snap.contacts.setdefault(contact["EndpointName"], {})[contact["URI"]] = contact
         for item in await self._list(client, "DeviceStateList"):
             self._apply_device_state(snap, item)
@@ -344,7 +382,7 @@ class Inventory:
         except AmiError as exc:
             log.debug("PJSIPShowEndpoint %s: %s", name, exc)
             return None
-        detail = group_detail(items)
+        detail = group_detail(items, self._keeper)
         if detail is None:
             return None
         old = self.details.get(name)

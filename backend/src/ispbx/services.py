@@ -41,7 +41,7 @@ class Services:
                 settings.pjsip_conf_path,
             )
         store = ConfigStore(settings.pjsip_conf_path)
-        inventory = Inventory(session)
+        inventory = Inventory(session, fields=fields)
         views = EndpointViews(inventory, store, fields, session)
         publisher = ListPublisher(views)
         tokens = TokenStore.from_settings(settings) if settings.auth == "on" else TokenStore([])

@@ -111,6 +111,7 @@ class ListPublisher:
         self._next_id = 1
         self._subscribers: set[asyncio.Event] = set()
         self.builds = 0
+        self.closing = False
 
     @property
     def last_id(self) -> int:
@@ -147,6 +148,12 @@ class ListPublisher:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    def close_streams(self) -> None:
+        """The service is shutting down: wake every subscriber so its stream can end."""
+        self.closing = True
+        for subscriber in self._subscribers:
+            subscriber.set()
 
     def subscribe(self) -> tuple[asyncio.Event, Callable[[], None]]:
         event = asyncio.Event()

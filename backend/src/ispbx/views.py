@@ -105,7 +105,7 @@ class EndpointViews:
         device_state = self.inventory.device_state(name)
         detail = self.inventory.details.get(name)
         callerid = detail.endpoint.get("Callerid") if detail else options.get("callerid")
-        aor = detail.aors[0] if detail and detail.aors else None
+        aor = detail.aors[0] if detail and detail.aors else self._listed_aor(listing)
         return {
             "extension": name,
             **self._presence(name, config),
@@ -118,6 +118,11 @@ class EndpointViews:
                 for c in self.inventory.contacts_of(name)
             ],
         }
+
+    def _listed_aor(self, listing: dict[str, str]) -> dict[str, str] | None:
+        """The first AOR as PJSIPShowAors listed it (before the detail prefetch gets here)."""
+        names = [n.strip() for n in listing.get("Aor", "").split(",") if n.strip()]
+        return self.inventory.state.aors.get(names[0]) if names else None
 
     def list_endpoints(self) -> dict[str, Any]:
         config = self._config()

@@ -440,15 +440,15 @@ def test_hostile_extension_is_404_and_reaches_nothing(
 LOOKED_UP = {"encoded-dot-dot", "dot-dot-alone", "script-no-slash"}
 
 
-def test_hostile_names_are_refused_before_any_lookup() -> None:
+async def test_hostile_names_are_refused_before_any_lookup() -> None:
     """The route-level check, so a lookup that learns to reach AMI still never sees these."""
     for label, name in HOSTILE.items():
         if label in LOOKED_UP:
-            assert extension_param(name) == name
+            assert await extension_param(name) == name
             continue
         with pytest.raises(ExtensionNotFound):
-            extension_param(name)
-    assert extension_param("1" * 80) == "1" * 80
+            await extension_param(name)
+    assert await extension_param("1" * 80) == "1" * 80
 
 
 def raw_http(service: ServiceProcess, target: str) -> tuple[int, bytes]:

