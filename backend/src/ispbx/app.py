@@ -7,6 +7,7 @@ import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from types import FrameType
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -15,6 +16,7 @@ from fastapi_offline import FastAPIOffline
 
 from ispbx import __version__
 from ispbx.api import endpoints, events, system
+from ispbx.api.dependencies import BEARER_SCHEME
 from ispbx.api.errors import ApiError, api_error_handler
 from ispbx.api.ui import mount_ui
 from ispbx.services import Services
@@ -40,6 +42,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         redoc_url=None,
     )
+    add_bearer_scheme(app)
     app.add_exception_handler(ApiError, api_error_handler)
     app.include_router(system.router)
     app.include_router(endpoints.router)
@@ -54,6 +57,25 @@ def create_app(settings: Settings) -> FastAPI:
             expose_headers=["ETag"],
         )
     return app
+
+
+def add_bearer_scheme(app: FastAPI) -> None:
+    """Document the bearer token scheme, so /docs has "Authorize" (routes list it as SECURED)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+            schemes[BEARER_SCHEME] = {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "an API token (viewer or admin), see ISPBX_API_TOKENS",
+            }
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def end_event_streams(app: FastAPI) -> None:

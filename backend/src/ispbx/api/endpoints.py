@@ -5,16 +5,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
-from ispbx.api.dependencies import ExtensionDep, PrincipalDep, ServicesDep, ViewsDep, require_token
+from ispbx.api.dependencies import SECURED, CallerDep, ExtensionDep
 from ispbx.api.errors import ConfigReadError, ExtensionNotFound
 from ispbx.api.schemas import Endpoint, EndpointConfig, EndpointList, ErrorDetail
 from ispbx.auth import Principal, redact
 from ispbx.snapshot import Rendered, dumps
 from ispbx.views import ConfigUnavailable
 
-router = APIRouter(prefix="/endpoints", tags=["endpoints"], dependencies=[Depends(require_token)])
+# Every route takes a CallerDep (the token check) as its FIRST parameter, so a caller without a
+# token gets 401 before anything else is looked at; tests/integration/test_security.py checks it.
+router = APIRouter(prefix="/endpoints", tags=["endpoints"])
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorDetail, "description": "no or unknown API token"},
     404: {"model": ErrorDetail, "description": "Extension not found"},
@@ -57,11 +59,10 @@ def rendered_response(request: Request, rendered: Rendered) -> Response:
     return Response(rendered.body, media_type="application/json", headers=headers)
 
 
-@router.get("", response_model=EndpointList, responses={401: ERRORS[401]})
+@router.get("", response_model=EndpointList, responses={401: ERRORS[401]}, openapi_extra=SECURED)
 async def list_endpoints(
     request: Request,
-    services: ServicesDep,
-    principal: PrincipalDep,
+    caller: CallerDep,
     status: Annotated[Literal["online", "offline"] | None, Query()] = None,
     q: Annotated[
         str | None, Query(max_length=200, description="substring of extension or caller ID")
@@ -70,38 +71,42 @@ async def list_endpoints(
     """Every endpoint loaded in Asterisk or defined in pjsip.conf, in natural order.
 
     Supports ``If-None-Match`` (304) and gzip. Sends no AMI action."""
-    snapshot = services.publisher.snapshot()
+    principal = caller.principal
+    snapshot = caller.services.publisher.snapshot()
     if status is None and q is None:
         variant = "admin" if principal.sees_secrets else "viewer"
         rendered = snapshot.rendered(variant, lambda body: for_role(body, principal))
         return rendered_response(request, rendered)
-    body = services.views.filter_list(snapshot.body, status=status, q=q)
+    body = caller.views.filter_list(snapshot.body, status=status, q=q)
     return json_response(body, principal)
 
 
-@router.get("/{extension}", response_model=Endpoint, responses=ERRORS)
-async def get_endpoint(extension: ExtensionDep, views: ViewsDep, principal: PrincipalDep) -> Any:
-    body = await views.endpoint(extension)
+@router.get("/{extension}", response_model=Endpoint, responses=ERRORS, openapi_extra=SECURED)
+async def get_endpoint(caller: CallerDep, extension: ExtensionDep) -> Any:
+    body = await caller.views.endpoint(extension)
     if body is None:
         raise ExtensionNotFound()
-    return json_response(body, principal)
+    return json_response(body, caller.principal)
 
 
-@router.get("/{extension}/config", response_model=EndpointConfig, responses=CONFIG_ERRORS)
-async def get_endpoint_config(
-    extension: ExtensionDep, views: ViewsDep, principal: PrincipalDep
-) -> Any:
+@router.get(
+    "/{extension}/config",
+    response_model=EndpointConfig,
+    responses=CONFIG_ERRORS,
+    openapi_extra=SECURED,
+)
+async def get_endpoint_config(caller: CallerDep, extension: ExtensionDep) -> Any:
     """The endpoint section's effective options, as Asterisk applies them."""
     try:
-        body = views.endpoint_config(extension)
+        body = caller.views.endpoint_config(extension)
     except ConfigUnavailable:
         raise ConfigReadError() from None
     if body is None:
         raise ExtensionNotFound()
-    return json_response(body, principal)
+    return json_response(body, caller.principal)
 
 
 @router.get("/{rest:path}", include_in_schema=False)
-async def no_such_endpoint_route(rest: str) -> None:
+async def no_such_endpoint_route(caller: CallerDep, rest: str) -> None:
     """Anything else under /endpoints (e.g. an encoded ``../``) is an unknown extension."""
     raise ExtensionNotFound()

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
 
-from ispbx.api.dependencies import ServicesDep, StreamPrincipalDep
+from ispbx.api.dependencies import SECURED, StreamCallerDep
 from ispbx.api.schemas import ErrorDetail
 from ispbx.auth import Principal, redact
 from ispbx.snapshot import FeedEvent, ListPublisher
@@ -78,16 +78,16 @@ async def stream(
         200: {"content": {"text/event-stream": {}}, "description": "the event stream"},
         401: {"model": ErrorDetail},
     },
+    openapi_extra=SECURED,
 )
 async def events(
-    services: ServicesDep,
-    principal: StreamPrincipalDep,
+    caller: StreamCallerDep,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     """Endpoint changes as server-sent events (token in the header, or ``?token=`` here only)."""
     last_id = int(last_event_id) if last_event_id and EVENT_ID.fullmatch(last_event_id) else None
     return StreamingResponse(
-        stream(services.publisher, principal, last_id),
+        stream(caller.services.publisher, caller.principal, last_id),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
