@@ -40,6 +40,7 @@ EMPTY_LIST_MESSAGES = ("No endpoints found", "No Auths found", "No AORs found", 
 DETAIL_TIMEOUT = 2.0
 LIST_TIMEOUT = 30.0
 FULLY_BOOTED_GRACE = 2.0
+DETAIL_PIPELINE = 4  # PJSIPShowEndpoint actions in flight during the prefetch
 
 
 # ContactStatus events say "Created"/"Updated" where ContactStatusDetail says the status.
@@ -345,13 +346,16 @@ class Inventory:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while (name := self._next_name()) is not None:
-                if self._session.client is None:
-                    break
-                await self.fetch_detail(name)
+            # A few requests in flight: Asterisk answers one action at a time per connection,
+            # but pipelining hides the round trip between them.
+            await asyncio.gather(*(self._drain() for _ in range(DETAIL_PIPELINE)))
             if not self._prefetch_queue and self.prefetch_seconds is None and self.synced:
                 self.prefetch_seconds = time.monotonic() - self._prefetch_started
                 log.info("detail prefetch done in %.2f s", self.prefetch_seconds)
+
+    async def _drain(self) -> None:
+        while self._session.client is not None and (name := self._next_name()) is not None:
+            await self.fetch_detail(name)
 
     def _next_name(self) -> str | None:
         if self._dirty:

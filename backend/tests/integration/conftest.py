@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from ispbx_lab.lab import Lab, LabUnavailable, ensure_rootfs, free_port
+from tests.support import ServiceProcess, wait_for
 
 
 def _unavailable(reason: str) -> None:
@@ -46,6 +47,30 @@ def start_or_skip(instance: Lab) -> None:
     except LabUnavailable as exc:
         instance.remove()
         _unavailable(str(exc))
+
+
+def running_lab(tag: str, pjsip_files: dict[str, str] | None = None) -> Iterator[Lab]:
+    """For module-scoped lab fixtures: ``yield from running_lab("tag", files)``."""
+    instance = new_lab(tag, pjsip_files)
+    start_or_skip(instance)
+    try:
+        yield instance
+    finally:
+        instance.remove()
+
+
+def running_service(
+    lab: Lab, tmp_path_factory: pytest.TempPathFactory, *, prefetched: bool = False
+) -> Iterator[ServiceProcess]:
+    """The service on ``lab``, once synced (or prefetched); ``yield from`` it in a fixture."""
+    log = tmp_path_factory.mktemp("service") / "service.log"
+    process = ServiceProcess(lab.service_env(), log).start()
+    key = "prefetch_seconds" if prefetched else "sync_seconds"
+    try:
+        wait_for(lambda: process.get("/health").json()["inventory"][key] is not None, 60, key)
+        yield process
+    finally:
+        process.stop()
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,8 @@ import pytest
 
 from ispbx.ami import AmiClient
 from ispbx_lab.lab import AMI_SECRET, AMI_USERNAME, Lab
-from tests.integration.conftest import new_lab, start_or_skip
-from tests.support import ServiceProcess, wait_for
+from tests.integration.conftest import running_lab, running_service
+from tests.support import ServiceProcess
 
 pytestmark = pytest.mark.integration
 CONF_DIR = Path(__file__).parent / "pjsip_multi"
@@ -25,19 +25,12 @@ def conf_files() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def multi_lab(rootfs: None) -> Iterator[Lab]:
-    lab = new_lab("multi", conf_files())
-    start_or_skip(lab)
-    yield lab
-    lab.remove()
+    yield from running_lab("multi", conf_files())
 
 
 @pytest.fixture(scope="module")
 def service(multi_lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
-    log = tmp_path_factory.mktemp("svc") / "service.log"
-    process = ServiceProcess(multi_lab.service_env(), log).start()
-    wait_for(lambda: process.get("/health").json()["inventory"]["synced"], 10, "the first sync")
-    yield process
-    process.stop()
+    yield from running_service(multi_lab, tmp_path_factory)
 
 
 async def asterisk_endpoint(lab: Lab, name: str) -> dict[str, str]:

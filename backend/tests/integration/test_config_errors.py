@@ -12,7 +12,7 @@ import pytest
 
 from ispbx.ami import AmiClient
 from ispbx_lab.lab import AMI_SECRET, AMI_USERNAME, SAMPLE_PJSIP, Lab, free_port
-from tests.integration.conftest import new_lab, start_or_skip
+from tests.integration.conftest import running_lab, running_service
 from tests.support import ServiceProcess, wait_for
 
 pytestmark = pytest.mark.integration
@@ -38,19 +38,12 @@ SKIPPED = [
 
 @pytest.fixture(scope="module")
 def edit_lab(rootfs: None) -> Iterator[Lab]:
-    lab = new_lab("edits")
-    start_or_skip(lab)
-    yield lab
-    lab.remove()
+    yield from running_lab("edits")
 
 
 @pytest.fixture(scope="module")
 def service(edit_lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
-    log = tmp_path_factory.mktemp("svc") / "service.log"
-    process = ServiceProcess(edit_lab.service_env(), log).start()
-    wait_for(lambda: process.get("/health").json()["inventory"]["synced"], 10, "the first sync")
-    yield process
-    process.stop()
+    yield from running_service(edit_lab, tmp_path_factory)
 
 
 def asterisk_endpoints(lab: Lab) -> list[str]:

@@ -27,7 +27,7 @@ import pytest
 from ispbx.ami.session import Backoff, jittered
 from ispbx_lab.lab import SAMPLE_PJSIP, Lab, generate_pjsip
 from ispbx_lab.sipphone import SipPhone
-from tests.integration.conftest import new_lab, start_or_skip
+from tests.integration.conftest import running_lab
 from tests.support import ADMIN_TOKEN, ServiceProcess, wait_for
 
 pytestmark = pytest.mark.integration
@@ -52,15 +52,6 @@ def record(record_property: Record) -> Record:
         record_property(name, value)
 
     return emit
-
-
-def own_lab(tag: str, files: dict[str, str] | None = None) -> Iterator[Lab]:
-    lab = new_lab(tag, files)
-    start_or_skip(lab)
-    try:
-        yield lab
-    finally:
-        lab.remove()
 
 
 def start_service(lab: Lab, log: Path, **env: str) -> ServiceProcess:
@@ -272,7 +263,7 @@ class Pollers:
 
 @pytest.fixture(scope="module")
 def outage_lab(rootfs: None) -> Iterator[Lab]:
-    yield from own_lab("outage")
+    yield from running_lab("outage")
 
 
 @pytest.fixture(scope="module")
@@ -407,7 +398,7 @@ def test_backoff_brings_ami_back_within_5_s_after_outages_of_up_to_a_minute() ->
 
 @pytest.fixture(scope="module")
 def plain_lab(rootfs: None) -> Iterator[Lab]:
-    yield from own_lab("plain")
+    yield from running_lab("plain")
 
 
 def test_wrong_secret_keeps_serving_from_config_without_a_retry_storm(
@@ -451,7 +442,7 @@ def test_wrong_secret_keeps_serving_from_config_without_a_retry_storm(
 
 @pytest.fixture(scope="module")
 def edit_lab(rootfs: None) -> Iterator[Lab]:
-    yield from own_lab("reliability-edits")
+    yield from running_lab("reliability-edits")
 
 
 def test_config_edits_are_visible_within_2_s_and_a_broken_one_keeps_the_last_good_view(
@@ -517,7 +508,7 @@ LOAD_SECONDS = 20.0
 
 @pytest.fixture(scope="module")
 def big_lab(rootfs: None) -> Iterator[Lab]:
-    yield from own_lab("reliability-big", {"pjsip.conf": generate_pjsip(LOAD_ENDPOINTS)})
+    yield from running_lab("reliability-big", {"pjsip.conf": generate_pjsip(LOAD_ENDPOINTS)})
 
 
 @pytest.fixture(scope="module")
@@ -582,7 +573,7 @@ async def test_200_concurrent_clients_on_5000_endpoints(
 
 @pytest.fixture(scope="module")
 def etag_lab(rootfs: None) -> Iterator[Lab]:
-    yield from own_lab("etag")
+    yield from running_lab("etag")
 
 
 def test_etag_304_and_gzip(etag_lab: Lab, tmp_path: Path, record: Record) -> None:
@@ -646,7 +637,7 @@ def test_etag_304_and_gzip(etag_lab: Lab, tmp_path: Path, record: Record) -> Non
 
 @pytest.fixture(scope="module")
 def proxy_lab(rootfs: None) -> Iterator[Lab]:
-    yield from own_lab("proxy")
+    yield from running_lab("proxy")
 
 
 def test_get_endpoints_sends_no_ami_action(proxy_lab: Lab, tmp_path: Path, record: Record) -> None:

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from ispbx_lab.lab import Lab, generate_pjsip
-from tests.integration.conftest import new_lab, start_or_skip
-from tests.support import ADMIN_TOKEN, ServiceProcess, wait_for
+from tests.integration.conftest import running_lab, running_service
+from tests.support import ADMIN_TOKEN, ServiceProcess
 
 pytestmark = pytest.mark.integration
 COUNT = 5000
@@ -20,24 +20,12 @@ NAMES = {n: f"Jörg Müller-Ødegård {n}" for n in range(FIRST, FIRST + COUNT)}
 
 @pytest.fixture(scope="module")
 def big_lab(rootfs: None) -> Iterator[Lab]:
-    lab = new_lab("big", {"pjsip.conf": generate_pjsip(COUNT, first=FIRST, names=NAMES)})
-    start_or_skip(lab)
-    yield lab
-    lab.remove()
+    yield from running_lab("big", {"pjsip.conf": generate_pjsip(COUNT, first=FIRST, names=NAMES)})
 
 
 @pytest.fixture(scope="module")
 def service(big_lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
-    log = tmp_path_factory.mktemp("svc") / "service.log"
-    process = ServiceProcess(big_lab.service_env(), log).start()
-    wait_for(
-        lambda: process.get("/health").json()["inventory"]["prefetch_seconds"] is not None,
-        60,
-        "the detail prefetch",
-        interval=0.5,
-    )
-    yield process
-    process.stop()
+    yield from running_service(big_lab, tmp_path_factory, prefetched=True)
 
 
 def test_all_endpoints_are_listed(service: ServiceProcess) -> None:

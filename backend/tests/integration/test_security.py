@@ -34,7 +34,7 @@ from ispbx.api.ui import FRONTEND_DIR, mount_ui
 from ispbx.settings import SAMPLE_PJSIP_CONF
 from ispbx_lab.lab import AMI_SECRET, AMI_USERNAME, Lab, free_port
 from ispbx_lab.sipphone import SipPhone
-from tests.integration.conftest import new_lab, start_or_skip
+from tests.integration.conftest import running_lab
 from tests.support import ADMIN_TOKEN, BACKEND, VIEWER_TOKEN, ServiceProcess, wait_for
 
 pytestmark = pytest.mark.integration
@@ -95,10 +95,7 @@ EXTENSIONS = ["101", "102", "103", "104", "105", "trunk"]
 
 @pytest.fixture(scope="module")
 def sec_lab(rootfs: None) -> Iterator[Lab]:
-    instance = new_lab("security", {"pjsip.conf": PJSIP_CONF})
-    start_or_skip(instance)
-    yield instance
-    instance.remove()
+    yield from running_lab("security", {"pjsip.conf": PJSIP_CONF})
 
 
 @pytest.fixture(scope="module")

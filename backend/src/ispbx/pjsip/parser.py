@@ -26,6 +26,7 @@ import glob as globlib
 import itertools
 import os.path
 import re
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,7 @@ Glob = Callable[[str], list[Path]]
 
 WHITESPACE = " \t\n\v\f\r"  # C isspace() in the "C" locale
 MAX_INCLUDE_LEVEL = 10
+INTERN_MAX = 32  # option values up to this length are interned
 MAX_NESTED_COMMENTS = 128
 MAX_LINE_BYTES = 8190  # fgets() into an 8192-byte buffer: longer lines are skipped
 MAX_NAME_BYTES = 79  # category names live in char[80]
@@ -111,8 +113,9 @@ class _Var:
 
     def __init__(self, name: str, value: str, *, inherited: bool, key: str = "") -> None:
         self.name = name
-        self.key = key or fold(name)
-        self.value = value
+        # Option names and short values repeat across thousands of sections: share them.
+        self.key = key or sys.intern(fold(name))
+        self.value = sys.intern(value) if len(value) <= INTERN_MAX else value
         self.inherited = inherited
 
 
