@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import uvicorn
@@ -28,7 +29,10 @@ def main() -> int:
         log_config=uvicorn_log_config(),
         timeout_graceful_shutdown=5,
     )
-    Server(config, on_exit=lambda: end_event_streams(app)).run()
+    server = Server(config, on_exit=lambda: end_event_streams(app))
+    # uvicorn re-raises the captured Ctrl-C after a clean shutdown; uvicorn.run() swallows it too.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
     return 0
 
 

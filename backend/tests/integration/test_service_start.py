@@ -33,6 +33,8 @@ def test_service_starts_without_asterisk_and_says_ami_is_down(tmp_path: Path) ->
         assert attempts < 20, log
     finally:
         service.stop()
+    assert "Traceback" not in service.log()  # nor at a Ctrl-C shutdown
+    assert "Finished server process" in service.log()
 
 
 def test_docs_page_loads_swagger_from_the_service_not_a_cdn(tmp_path: Path) -> None:
