@@ -153,7 +153,7 @@ class EndpointViews:
 
     def known(self, name: str) -> bool:
         config = self._config()
-        in_config = config is not None and config.endpoint_config(name) is not None
+        in_config = config is not None and config.has_endpoint(name)
         return in_config or name in self.inventory.state.endpoints
 
     async def endpoint(self, name: str) -> dict[str, Any] | None:
