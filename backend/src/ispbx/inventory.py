@@ -39,7 +39,8 @@ ONLINE_STATES = frozenset({"Not in use", "In use", "Busy", "Ringing", "Ring+Inus
 EMPTY_LIST_MESSAGES = ("No endpoints found", "No Auths found", "No AORs found", "No Contacts found")
 DETAIL_TIMEOUT = 2.0
 LIST_TIMEOUT = 30.0
-FULLY_BOOTED_GRACE = 2.0
+SYNC_RETRY_INITIAL = 0.5
+SYNC_RETRY_CAP = 10.0
 DETAIL_PIPELINE = 4  # PJSIPShowEndpoint actions in flight during the prefetch
 
 
@@ -162,7 +163,7 @@ class Inventory:
         self._wake = asyncio.Event()
         self._inflight: dict[str, asyncio.Task[EndpointDetail | None]] = {}
         self._prefetch_started = 0.0
-        self._last_sync_started = -1e9
+        self._login_booted_pending = False
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -197,6 +198,9 @@ class Inventory:
 
     async def _on_login(self, client: AmiClient) -> None:
         """Every login starts with a full snapshot (the session awaits this hook)."""
+        # Asterisk answers a login with FullyBooted before it reads our next action: that one is
+        # covered by this sync. A FullyBooted after the first list reply means a (re)boot.
+        self._login_booted_pending = True
         task = self.request_sync()
         if task is not None:
             await asyncio.shield(task)
@@ -212,24 +216,31 @@ class Inventory:
         return self._sync_task
 
     async def _run_sync(self) -> None:
+        """Sync until a sync succeeds with nothing asked meanwhile; retry failures (e.g. lists
+        sent while Asterisk was still loading its modules) with a growing pause."""
+        retry = SYNC_RETRY_INITIAL
         try:
             while (client := self._session.client) is not None:
                 self._syncing = True
                 self._sync_again = False
-                await self._sync_once(client)
+                if not await self._sync_once(client):
+                    self._syncing = False
+                    await asyncio.sleep(retry)
+                    retry = min(retry * 2, SYNC_RETRY_CAP)
+                    continue
                 if not self._sync_again:
                     return
         finally:
             self._syncing = False
 
-    async def _sync_once(self, client: AmiClient) -> None:
-        started = self._last_sync_started = time.monotonic()
+    async def _sync_once(self, client: AmiClient) -> bool:
+        started = time.monotonic()
         self._buffer = []
         try:
             snapshot = await self._take_snapshot(client)
         except AmiError as exc:
-            log.warning("inventory sync failed: %s", exc)
-            return
+            log.warning("inventory sync failed, retrying: %s", exc)
+            return False
         self.state = snapshot
         self.details = {k: v for k, v in self.details.items() if k in snapshot.endpoints}
         self.synced = True
@@ -243,11 +254,14 @@ class Inventory:
             self._apply_event(message)
         self._changed(None)
         self._start_prefetch(list(snapshot.endpoints))
+        return True
 
     async def _take_snapshot(self, client: AmiClient) -> Snapshot:
         snap = Snapshot()
         trim = self._keeper.trim
-        for item in await self._list(client, "PJSIPShowEndpoints"):
+        endpoints = await self._list(client, "PJSIPShowEndpoints")
+        self._login_booted_pending = False
+        for item in endpoints:
             name = item.get("ObjectName", "")
             snap.endpoints[name] = trim("EndpointList", item)
             snap.device_states[name] = item.get("DeviceState", "Unknown")
@@ -272,13 +286,13 @@ class Inventory:
     def on_event(self, message: AmiMessage) -> None:
         name = message.get("Event", "")
         if name == "FullyBooted":
-            # Sent right after every login, whose hook syncs already; later ones mean a restart
-            # or a boot that finished after we logged in.
-            if time.monotonic() - self._last_sync_started > FULLY_BOOTED_GRACE:
+            if not self._login_booted_pending:
                 self.request_sync()
             return
         if name == "Reload":
-            self.request_sync()
+            module = message.get("Module", "").lower()
+            if "pjsip" in module or module in {"", "all"}:
+                self.request_sync()
             return
         if self._syncing:
             self._buffer.append(message)
@@ -318,10 +332,16 @@ class Inventory:
         if status == "Removed":
             contacts.pop(uri, None)
         else:
-            contact = contacts.setdefault(
-                uri, {"URI": uri, "EndpointName": endpoint, "AOR": message.get("AOR", "")}
-            )
-            contact["Status"] = CONTACT_STATUS_WORDS.get(status, status)
+            contact = contacts.get(uri)
+            if contact is None:
+                contact = contacts[uri] = {
+                    "URI": uri,
+                    "EndpointName": endpoint,
+                    "AOR": message.get("AOR", ""),
+                    "Status": CONTACT_STATUS_WORDS.get(status, status),
+                }
+            elif status not in CONTACT_STATUS_WORDS:  # Created/Updated say nothing of reachability
+                contact["Status"] = status
             if "RoundtripUsec" in message:
                 contact["RoundtripUsec"] = message["RoundtripUsec"]
         self._mark_dirty(endpoint)
@@ -348,7 +368,11 @@ class Inventory:
             self._wake.clear()
             # A few requests in flight: Asterisk answers one action at a time per connection,
             # but pipelining hides the round trip between them.
-            await asyncio.gather(*(self._drain() for _ in range(DETAIL_PIPELINE)))
+            try:
+                await asyncio.gather(*(self._drain() for _ in range(DETAIL_PIPELINE)))
+            except Exception:  # a bug must not stop detail updates for good
+                log.exception("detail fetching failed; carrying on")
+                await asyncio.sleep(1)
             if not self._prefetch_queue and self.prefetch_seconds is None and self.synced:
                 self.prefetch_seconds = time.monotonic() - self._prefetch_started
                 log.info("detail prefetch done in %.2f s", self.prefetch_seconds)

@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import json
 import logging
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -99,7 +100,7 @@ class ListSnapshot:
 class ListPublisher:
     """Rebuilds the rows that changed, at most every MIN_INTERVAL, and keeps the change feed."""
 
-    def __init__(self, source: RowSource) -> None:
+    def __init__(self, source: RowSource, *, first_id: int | None = None) -> None:
         self._source = source
         self._snapshot: ListSnapshot | None = None
         self._dirty = asyncio.Event()
@@ -108,7 +109,9 @@ class ListPublisher:
         self._task: asyncio.Task[None] | None = None
         self._row_bytes: dict[str, dict[str, tuple[dict[str, Any], bytes]]] = {}
         self.feed: deque[FeedEvent] = deque(maxlen=FEED_SIZE)
-        self._next_id = 1
+        # Ids start at this process's start time in microseconds: an id a browser kept from an
+        # earlier process is older than every id of this one, so it gets a reset, not a replay.
+        self._next_id = time.time_ns() // 1000 if first_id is None else first_id
         self._subscribers: set[asyncio.Event] = set()
         self.builds = 0
         self.closing = False
@@ -175,7 +178,11 @@ class ListPublisher:
             await self._dirty.wait()
             await asyncio.sleep(DEBOUNCE)
             self._dirty.clear()
-            self._rebuild()
+            try:
+                self._rebuild()
+            except Exception:  # a bug must not freeze GET /endpoints for good
+                log.exception("rebuilding the endpoint list failed; will retry on the next change")
+                self._full = True
             await asyncio.sleep(MIN_INTERVAL)
 
     def _rebuild(self) -> None:
@@ -187,6 +194,9 @@ class ListPublisher:
             rows = {row["extension"]: row for row in body["endpoints"]}
             names = list(rows)
             changed = set(rows)
+            for cache in self._row_bytes.values():  # forget rows of deleted endpoints
+                for gone in cache.keys() - rows.keys():
+                    del cache[gone]
         else:
             rows, names = dict(old.rows), old.names
             for name in pending & rows.keys():

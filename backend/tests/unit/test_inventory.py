@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from ispbx import inventory as inventory_module
 from ispbx.ami import AmiSession
 from ispbx.inventory import Inventory, status_of
 from tests.unit.ami.fake_ami import FakeAmi, FakeConnection, wait_until
@@ -377,14 +376,10 @@ async def test_fully_booted_sent_apart_from_the_login_reply_causes_no_second_syn
     assert rig.pbx.syncs() == 1
 
 
-async def test_fully_booted_long_after_login_resyncs(
-    make_rig: RigFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_fully_booted_after_the_login_sync_resyncs(make_rig: RigFactory) -> None:
     """A later FullyBooted means Asterisk (re)booted under a live connection: take a snapshot."""
-    monkeypatch.setattr(inventory_module, "FULLY_BOOTED_GRACE", 0.2)
     rig = await make_rig(("101",))
     await synced(rig)
-    await asyncio.sleep(0.3)
     rig.fake.endpoints = [endpoint_item("101"), endpoint_item("102")]
     await rig.fake.send_event({"Event": "FullyBooted", "Status": "Fully Booted"})
     await wait_until(lambda: "102" in rig.inventory.state.endpoints, 1)
@@ -400,3 +395,48 @@ async def test_reconnect_resyncs_and_drops_what_vanished(make_rig: RigFactory) -
     await wait_until(lambda: list(rig.inventory.state.endpoints) == ["102"], 1)
     assert rig.inventory.device_state("102") == "Not in use"
     assert rig.changes == [None, None]
+
+
+async def test_a_failed_sync_is_retried_until_it_succeeds(make_rig: RigFactory) -> None:
+    """Right after a restart Asterisk may answer a list with an error (modules still loading):
+    the sync is retried instead of leaving the inventory unsynced."""
+    rig = await make_rig(("101", "102"), start=False)
+    failures: list[int] = []
+    lister = rig.fake.handlers["devicestatelist"]
+
+    async def fail_twice(conn: FakeConnection, action: dict[str, str]) -> None:
+        if len(failures) < 2:
+            failures.append(1)
+            await conn.reply(action, {"Response": "Error", "Message": "Invalid/unknown command"})
+            return
+        await lister(conn, action)  # type: ignore[operator]
+
+    rig.fake.handlers["devicestatelist"] = fail_twice
+    rig.inventory.start()
+    rig.session.start()
+    await wait_until(lambda: rig.inventory.synced, 5)
+    assert len(failures) == 2
+    assert list(rig.inventory.state.endpoints) == ["101", "102"]
+
+
+async def test_reloads_of_other_modules_cause_no_resync(make_rig: RigFactory) -> None:
+    rig = await make_rig(("101",))
+    await synced(rig)
+    await rig.fake.send_event({"Event": "Reload", "Module": "res_musiconhold.so", "Status": "0"})
+    await rig.fake.send_event({"Event": "Reload", "Module": "All", "Status": "0"})
+    await wait_until(lambda: rig.pbx.syncs() == 2 and not rig.inventory._syncing, 2)
+    await asyncio.sleep(0.2)
+    assert rig.pbx.syncs() == 2  # only "All" resynced
+
+
+async def test_contact_updated_keeps_the_known_status(make_rig: RigFactory) -> None:
+    rig = await make_rig(("101",))
+    await synced(rig)
+    event = {"Event": "ContactStatus", "URI": "sip:101@127.0.0.1:5070", "AOR": "101",
+             "EndpointName": "101"}  # fmt: skip
+    await rig.fake.send_event({**event, "ContactStatus": "Created"})
+    await rig.fake.send_event({**event, "ContactStatus": "Reachable"})
+    await rig.fake.send_event({**event, "ContactStatus": "Updated"})
+    await wait_until(lambda: rig.inventory.contacts_of("101"), 1)
+    await asyncio.sleep(0.1)
+    assert rig.inventory.contacts_of("101")[0]["Status"] == "Reachable"

@@ -49,7 +49,7 @@ async def rows() -> FakeRows:
 
 @pytest.fixture
 async def publisher(rows: FakeRows) -> AsyncIterator[ListPublisher]:
-    pub = ListPublisher(rows)
+    pub = ListPublisher(rows, first_id=1)
     pub.snapshot()  # the first build, as the first request would make it
     pub.start()
     yield pub
@@ -239,3 +239,12 @@ def test_gzip_is_made_lazily_once_and_decompresses_to_the_body(
 
 def test_dumps_is_compact_utf8() -> None:
     assert dumps({"a": "ö", "b": [1, None]}) == '{"a":"ö","b":[1,null]}'.encode()
+
+
+def test_event_ids_of_a_new_process_are_above_any_id_of_an_earlier_one() -> None:
+    """Ids start at the process's start time, so a browser's Last-Event-ID from before a restart
+    gets a reset instead of a replay of unrelated events."""
+    earlier = ListPublisher(FakeRows([]))
+    later = ListPublisher(FakeRows([]))
+    assert later.last_id >= earlier.last_id > 10**15
+    assert later.events_after(earlier.last_id - 5) is None

@@ -38,12 +38,13 @@ def json_response(body: dict[str, Any], principal: Principal) -> Response:
 
 
 def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether gzip is acceptable; an explicit ``gzip`` entry wins over ``*``."""
+    qualities: dict[str, bool] = {}
     for part in accept_encoding.lower().split(","):
         coding, _, params = part.strip().partition(";")
-        if coding.strip() in {"gzip", "*"}:
-            quality = params.strip().removeprefix("q=")
-            return not (params and quality.replace(".", "").strip("0") == "")
-    return False
+        quality = params.strip().removeprefix("q=").strip()
+        qualities[coding.strip()] = not (params and quality.replace(".", "").strip("0") == "")
+    return qualities.get("gzip", qualities.get("*", False))
 
 
 def rendered_response(request: Request, rendered: Rendered) -> Response:
@@ -51,7 +52,7 @@ def rendered_response(request: Request, rendered: Rendered) -> Response:
     etag = rendered.gzip_etag if gzipped else rendered.etag
     headers = {"ETag": etag, "Vary": "Accept-Encoding", "Cache-Control": "no-cache"}
     if_none_match = request.headers.get("if-none-match", "")
-    if rendered.etag in if_none_match or rendered.gzip_etag in if_none_match:
+    if etag in if_none_match or if_none_match.strip() == "*":
         return Response(status_code=304, headers=headers)
     if gzipped:
         headers["Content-Encoding"] = "gzip"

@@ -1,8 +1,11 @@
 """The live view of pjsip.conf: parse, watch for edits, keep the last good parse.
 
 Like Asterisk, a broken edit after a good load keeps the old configuration; the error is reported
-next to it. Files are polled (every file read, plus the directories they live in, so a new file
-matching an include glob is noticed).
+next to it. Files are polled. What is watched is recorded while parsing, *before* each read:
+every file the parser opened or tried to open (a missing ``#include`` too), the directory of each
+(and, when that does not exist, the nearest one that does), and the directory of each include
+glob. So a write during a parse, a file created later, a new match for a glob, and a fix to an
+included file after a failed parse are all noticed.
 """
 
 from __future__ import annotations
@@ -15,11 +18,50 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ispbx.auth import redact_text
-from ispbx.pjsip.parser import PjsipConfig, PjsipConfigError, parse_file
+from ispbx.pjsip.parser import (
+    PjsipConfig,
+    PjsipConfigError,
+    default_glob,
+    default_read_text,
+    parse_file,
+)
 
 log = logging.getLogger(__name__)
 
-Fingerprint = tuple[tuple[str, int, int], ...]
+Mark = tuple[int, int]  # (mtime_ns, size); (-1, -1) when missing
+Marks = dict[Path, Mark]
+
+
+def mark(path: Path) -> Mark:
+    try:
+        stat = path.stat()
+    except OSError:
+        return (-1, -1)
+    return (stat.st_mtime_ns, stat.st_size)
+
+
+class Recorder:
+    """Wraps the parser's file access and notes what to watch, as it was before each read."""
+
+    def __init__(self) -> None:
+        self.marks: Marks = {}
+
+    def note(self, path: Path) -> None:
+        self.marks.setdefault(path, mark(path))
+        parent = path.parent
+        while True:
+            found = self.marks.setdefault(parent, mark(parent))
+            if found != (-1, -1) or parent == parent.parent:
+                return
+            parent = parent.parent
+
+    def read_text(self, path: Path) -> str:
+        self.note(path)
+        return default_read_text(path)
+
+    def glob(self, pattern: str) -> list[Path]:
+        self.note(Path(pattern).parent)
+        return default_glob(pattern)
 
 
 @dataclass(frozen=True)
@@ -34,25 +76,13 @@ class ConfigView:
         return self.config.warnings if self.config is not None else ()
 
 
-def fingerprint(paths: tuple[Path, ...]) -> Fingerprint:
-    watched = {*paths, *(p.parent for p in paths)}
-    marks = []
-    for path in sorted(watched):
-        try:
-            stat = path.stat()
-        except OSError:
-            marks.append((str(path), -1, -1))
-        else:
-            marks.append((str(path), stat.st_mtime_ns, stat.st_size))
-    return tuple(marks)
-
-
 class ConfigStore:
     def __init__(self, path: Path, *, poll_interval: float = 0.5) -> None:
         self._path = path
         self._poll_interval = poll_interval
         self._view = ConfigView(path=path, config=None, error=None, version=0)
-        self._fingerprint: Fingerprint = ()
+        self._good_marks: Marks = {}  # what the last good parse read
+        self._marks: Marks = {}  # what to watch now
         self._task: asyncio.Task[None] | None = None
         self._listeners: list[Callable[[ConfigView], None]] = []
 
@@ -74,20 +104,25 @@ class ConfigStore:
         self._apply(*await asyncio.to_thread(self._read))
         return self._view
 
-    def _read(self) -> tuple[PjsipConfig | None, str | None, Fingerprint]:
-        before = fingerprint(self._view.config.files if self._view.config else (self._path,))
-        try:
-            config = parse_file(self._path)
-        except PjsipConfigError as exc:
-            return None, str(exc), before
-        return config, None, fingerprint(config.files)
+    def changed(self) -> bool:
+        return any(mark(path) != before for path, before in self._marks.items())
 
-    def _apply(self, config: PjsipConfig | None, error: str | None, marks: Fingerprint) -> None:
-        self._fingerprint = marks
+    def _read(self) -> tuple[PjsipConfig | None, str | None, Marks]:
+        recorder = Recorder()
+        try:
+            config = parse_file(self._path, read_text=recorder.read_text, glob=recorder.glob)
+        except PjsipConfigError as exc:
+            return None, str(exc), recorder.marks
+        return config, None, recorder.marks
+
+    def _apply(self, config: PjsipConfig | None, error: str | None, marks: Marks) -> None:
         if error is not None:
+            # Watch the new attempt's files and the last good parse's: fixing either counts.
+            self._marks = {**self._good_marks, **marks}
             log.error("pjsip.conf not loaded, keeping the last good view: %s", redact_text(error))
             self._set(self._view.config, error)
             return
+        self._good_marks = self._marks = marks
         for warning in config.warnings if config else ():
             log.warning("pjsip.conf: %s", redact_text(warning))
         self._set(config, None)
@@ -114,6 +149,8 @@ class ConfigStore:
     async def _watch(self) -> None:
         while True:
             await asyncio.sleep(self._poll_interval)
-            paths = self._view.config.files if self._view.config else (self._path,)
-            if fingerprint(paths) != self._fingerprint:
-                await self.reload()
+            try:
+                if self.changed():
+                    await self.reload()
+            except Exception:  # a bug here must not stop the watching for good
+                log.exception("watching pjsip.conf failed; trying again")
