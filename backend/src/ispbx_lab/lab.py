@@ -226,7 +226,7 @@ class Lab:
 
     def start(self, timeout: float = BOOT_TIMEOUT) -> None:
         """Start Asterisk and return once it is fully booted with AMI accepting connections."""
-        with _file_lock(self.root / "ispbx-lab" / f"{self.name}.lock"):
+        with _file_lock(self._lock_path):
             if self.running_pid() is not None:
                 raise LabUnavailable(f"lab {self.name!r} is already running")
             self.write_config()
@@ -313,6 +313,11 @@ class Lab:
     def remove(self) -> None:
         self.stop()
         shutil.rmtree(self.home, ignore_errors=True)
+        self._lock_path.unlink(missing_ok=True)
+
+    @property
+    def _lock_path(self) -> Path:
+        return self.root / "ispbx-lab" / f"{self.name}.lock"
 
     # -- convenience ---------------------------------------------------------------------------
 

@@ -110,3 +110,5 @@ def test_two_starts_of_one_lab_at_once_give_one_asterisk(rootfs: None) -> None:
         lab.remove()
     assert lab.running_pid() is None
     assert str(lab.root) not in Path("/proc/mounts").read_text()  # mounts die with Asterisk
+    assert not lab.home.exists()
+    assert not list(lab.home.parent.glob(f"{lab.name}*"))  # no lock file left behind
