@@ -12,7 +12,6 @@ fetched yet runs one bounded PJSIPShowEndpoint, shared by concurrent requests.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 
 from ispbx.ami import AmiClient, AmiError, AmiMessage, AmiSession
 from ispbx.detail import DetailFields
+from ispbx.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -177,12 +177,7 @@ class Inventory:
     async def stop(self) -> None:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
-        tasks = [t for t in (self._sync_task, self._worker, *self._inflight.values()) if t]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._sync_task, self._worker, *self._inflight.values())
 
     def add_listener(self, callback: Callable[[set[str] | None], None]) -> Callable[[], None]:
         """``callback(names)`` after each change: the endpoints that changed, None for all."""

@@ -9,7 +9,6 @@ that server-sent-event clients read (and resume from with Last-Event-ID).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gzip
 import hashlib
 import json
@@ -19,6 +18,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from ispbx.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 DEBOUNCE = 0.02  # gather a burst of events into one build
@@ -147,10 +148,7 @@ class ListPublisher:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     def close_streams(self) -> None:
         """The service is shutting down: wake every subscriber so its stream can end."""

@@ -11,7 +11,6 @@ included file after a failed parse are all noticed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from ispbx.pjsip.parser import (
     default_read_text,
     parse_file,
 )
+from ispbx.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -141,10 +141,7 @@ class ConfigStore:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     async def _watch(self) -> None:
         while True:
