@@ -38,18 +38,18 @@ integration: $(STAMP)
 
 ## A long-running lab Asterisk on the default ports (AMI 5038, SIP 5060, HTTP 8088).
 lab-up: $(STAMP)
-	cd backend && $(PY) -m ispbx_lab up
+	cd backend && PYTHONPATH=src $(PY) -m ispbx_lab up
 
 lab-down: $(STAMP)
-	cd backend && $(PY) -m ispbx_lab down
+	cd backend && PYTHONPATH=src $(PY) -m ispbx_lab down
 
 ## The lab loaded with the sample pjsip.conf, phones registered, and the service wired to it.
 demo: $(STAMP)
-	cd backend && exec $(PY) -m ispbx_lab demo
+	cd backend && PYTHONPATH=src exec $(PY) -m ispbx_lab demo
 
 ## Service vs Asterisk's ARI on a lab with 5,000 and 10,000 endpoints (BENCH_ENDPOINTS=5000 for one).
 bench: $(STAMP)
-	cd backend && $(PY) -m bench.run_bench
+	cd backend && PYTHONPATH=src $(PY) -m bench.run_bench
 
 clean:
 	rm -rf $(VENV) backend/.pytest_cache backend/.mypy_cache backend/.ruff_cache

@@ -1,40 +1,11 @@
-"""Entry point: ``cd backend && python src/main.py`` (inside the venv) starts the service."""
+"""Entry point: ``cd backend && python src/main.py`` (inside the venv) starts the service, as the
+``ispbx`` command and ``python -m ispbx`` do."""
 
 from __future__ import annotations
 
-import contextlib
 import sys
 
-import uvicorn
-
-from ispbx.app import Server, create_app, end_event_streams
-from ispbx.detail import DetailConfigError, load_detail_ini
-from ispbx.logs import configure_logging, uvicorn_log_config
-from ispbx.settings import SettingsError, load_settings
-
-
-def main() -> int:
-    configure_logging()
-    try:
-        settings = load_settings()
-        load_detail_ini(settings.detail_ini)  # an unknown section stops the start
-    except (SettingsError, DetailConfigError) as exc:
-        print(f"ispbx: {exc}", file=sys.stderr)
-        return 2
-    app = create_app(settings)
-    config = uvicorn.Config(
-        app,
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=uvicorn_log_config(),
-        timeout_graceful_shutdown=5,
-    )
-    server = Server(config, on_exit=lambda: end_event_streams(app))
-    # uvicorn re-raises the captured Ctrl-C after a clean shutdown; uvicorn.run() swallows it too.
-    with contextlib.suppress(KeyboardInterrupt):
-        server.run()
-    return 0
-
+from ispbx.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

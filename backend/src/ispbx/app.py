@@ -19,14 +19,18 @@ from ispbx.api import endpoints, events, system
 from ispbx.api.dependencies import BEARER_SCHEME
 from ispbx.api.errors import ApiError, api_error_handler
 from ispbx.api.ui import mount_ui
+from ispbx.pbx.detail import DetailFields, load_detail_ini
 from ispbx.services import Services
 from ispbx.settings import Settings
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, fields: DetailFields | None = None) -> FastAPI:
+    """The app; ``fields`` is pjsip_detail.ini already loaded (read here when not given)."""
+    detail_fields = fields if fields is not None else load_detail_ini(settings.detail_ini)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = Services.build(settings)
+        services = Services.build(settings, detail_fields)
         app.state.services = services
         await services.start()
         try:
@@ -47,7 +51,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(system.router)
     app.include_router(endpoints.router)
     app.include_router(events.router)
-    mount_ui(app)
+    mount_ui(app, settings.frontend_dir)
     if settings.cors_origin_list:
         app.add_middleware(
             CORSMiddleware,
@@ -82,7 +86,7 @@ def end_event_streams(app: FastAPI) -> None:
     """Ask every open /events stream to finish, so a shutdown need not wait for browsers."""
     services: Services | None = getattr(app.state, "services", None)
     if services is not None:
-        services.publisher.close_streams()
+        services.close_streams()
 
 
 class Server(uvicorn.Server):

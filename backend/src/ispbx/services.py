@@ -1,68 +1,51 @@
-"""Everything the routes need, built in the FastAPI lifespan (never at import)."""
+"""Everything the routes need, built in the FastAPI lifespan (never at import): the token store and
+a registry of :class:`~ispbx.pbx.pbx.Pbx` units keyed by a short id."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 
-from ispbx.ami import AmiSession
-from ispbx.auth import TokenStore
-from ispbx.detail import DetailFields, load_detail_ini
-from ispbx.inventory import Inventory
-from ispbx.pjsip.store import ConfigStore
+from ispbx.pbx.detail import DetailFields
+from ispbx.pbx.pbx import Pbx
+from ispbx.security.tokens import TokenStore
 from ispbx.settings import Settings
-from ispbx.snapshot import ListPublisher
-from ispbx.views import EndpointViews
 
 log = logging.getLogger(__name__)
+DEFAULT_PBX = "default"
 
 
 @dataclass
 class Services:
     settings: Settings
-    session: AmiSession
-    store: ConfigStore
-    inventory: Inventory
-    fields: DetailFields
-    views: EndpointViews
-    publisher: ListPublisher
     tokens: TokenStore
+    pbxes: dict[str, Pbx]
 
     @classmethod
-    def build(cls, settings: Settings) -> Services:
-        fields = load_detail_ini(settings.detail_ini)
-        session = AmiSession(
-            settings.ami_host, settings.ami_port, settings.ami_username, settings.ami_secret
-        )
+    def build(cls, settings: Settings, fields: DetailFields) -> Services:
         if settings.uses_sample_pjsip_conf:
             log.warning(
                 "ISPBX_PJSIP_CONF is unset and /etc/asterisk/pjsip.conf does not exist: "
                 "using the bundled sample %s",
                 settings.pjsip_conf_path,
             )
-        store = ConfigStore(settings.pjsip_conf_path)
-        inventory = Inventory(session, fields=fields)
-        views = EndpointViews(inventory, store, fields, session)
-        publisher = ListPublisher(views)
-        tokens = TokenStore.from_settings(settings) if settings.auth == "on" else TokenStore([])
-        if settings.auth == "off":
-            log.warning(
-                "ISPBX_AUTH=off: the API is open to anyone who can reach %s", settings.http_host
-            )
-        return cls(settings, session, store, inventory, fields, views, publisher, tokens)
+        pbxes = {config.id: Pbx(config, fields) for config in settings.pbxes()}
+        return cls(settings, TokenStore.from_settings(settings), pbxes)
+
+    @property
+    def pbx(self) -> Pbx:
+        """The PBX the routes serve (the only one, until several are configured)."""
+        return self.pbxes[DEFAULT_PBX]
 
     async def start(self) -> None:
-        await self.store.reload()
-        self.store.add_listener(self.publisher.everything_changed)
-        self.inventory.add_listener(self.publisher.endpoints_changed)
-        self.session.add_state_listener(self.publisher.envelope_changed)
-        self.publisher.start()
-        self.store.start()
-        self.inventory.start()
-        self.session.start()  # never waits for AMI: connects in the background
+        for pbx in self.pbxes.values():
+            await pbx.start()
 
     async def stop(self) -> None:
-        await self.session.stop()
-        await self.inventory.stop()
-        await self.store.stop()
-        await self.publisher.stop()
+        for pbx in self.pbxes.values():
+            await pbx.stop()
+
+    def close_streams(self) -> None:
+        """Ask every open /events stream to finish (the service is shutting down)."""
+        for pbx in self.pbxes.values():
+            pbx.publisher.close_streams()

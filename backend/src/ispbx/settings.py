@@ -11,16 +11,19 @@ import configparser
 import ipaddress
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
-BUNDLED_INI = CONFIG_DIR / "pjsip_config.ini"
-BUNDLED_DETAIL_INI = CONFIG_DIR / "pjsip_detail.ini"
-SAMPLE_PJSIP_CONF = CONFIG_DIR / "pjsip.sample.conf"
+from ispbx.ami.target import AmiTarget
+from ispbx.resources import bundled_detail_ini, bundled_frontend, bundled_ini, sample_pjsip_conf
+
+BUNDLED_INI = bundled_ini()
+BUNDLED_DETAIL_INI = bundled_detail_ini()
+SAMPLE_PJSIP_CONF = sample_pjsip_conf()
 SYSTEM_PJSIP_CONF = Path("/etc/asterisk/pjsip.conf")
 ENV_PREFIX = "ISPBX_"
 
@@ -38,6 +41,7 @@ INI_KEYS: dict[str, tuple[str, str]] = {
     "auth": ("api", "auth"),
     "token_file": ("api", "token_file"),
     "cors_origins": ("api", "cors_origins"),
+    "frontend_dir": ("http", "frontend_dir"),
 }
 LOOPBACK_HOSTS = ("localhost", "::1")
 
@@ -98,21 +102,25 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     api_tokens: str = ""
-    auth: str = "on"
+    auth: bool = True
     token_file: Path = Field(default_factory=lambda: default_state_dir() / "admin-token")
     cors_origins: str = ""
+    frontend_dir: Path = Field(default_factory=bundled_frontend)
 
     @field_validator("ami_port", "http_port", mode="before")
     @classmethod
     def _valid_port(cls, value: Any) -> int:
         return _port(value)
 
-    @field_validator("auth")
+    @field_validator("auth", mode="before")
     @classmethod
-    def _valid_auth(cls, value: str) -> str:
-        if value.strip().lower() not in {"on", "off"}:
+    def _valid_auth(cls, value: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        word = str(value).strip().lower()
+        if word not in {"on", "off"}:
             raise ValueError(f"must be 'on' or 'off', not {value!r}")
-        return value.strip().lower()
+        return word == "on"
 
     @field_validator("api_tokens")
     @classmethod
@@ -125,7 +133,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _auth_off_only_on_loopback(self) -> Settings:
-        if self.auth == "off" and not is_loopback(self.http_host):
+        if not self.auth and not is_loopback(self.http_host):
             raise ValueError("off is only allowed when ISPBX_HTTP_HOST is a loopback address")
         return self
 
@@ -172,6 +180,20 @@ class Settings(BaseSettings):
     @property
     def uses_sample_pjsip_conf(self) -> bool:
         return self.pjsip_conf_path == SAMPLE_PJSIP_CONF
+
+    def pbxes(self) -> list[PbxSettings]:
+        """The Asterisk servers to watch: today one, ``default``, from the top-level settings."""
+        target = AmiTarget(self.ami_host, self.ami_port, self.ami_username, self.ami_secret)
+        return [PbxSettings("default", target, self.pjsip_conf_path)]
+
+
+@dataclass(frozen=True)
+class PbxSettings:
+    """What one Pbx needs to know: its id, its AMI and its pjsip.conf."""
+
+    id: str
+    ami: AmiTarget
+    pjsip_conf: Path
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

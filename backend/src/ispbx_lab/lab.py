@@ -24,7 +24,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEPLOY_DIR = REPO_ROOT / "deploy" / "asterisk"
-SAMPLE_PJSIP = REPO_ROOT / "backend" / "src" / "config" / "pjsip.sample.conf"
+SAMPLE_PJSIP = REPO_ROOT / "backend" / "src" / "ispbx" / "config" / "pjsip.sample.conf"
 SUITES = ("testing", "sid")
 AMI_USERNAME = "ispbx"
 AMI_SECRET = "ispbx-lab-secret"  # lab/test credential, see deploy/asterisk/manager.conf

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ispbx.ami.session import Backoff, jittered
+from ispbx.backoff import Backoff, jittered
 from ispbx_lab.lab import SAMPLE_PJSIP, Lab, generate_pjsip
 from ispbx_lab.sipphone import SipPhone
 from tests.integration.conftest import running_lab

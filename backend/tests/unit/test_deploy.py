@@ -67,3 +67,15 @@ def test_systemd_unit_uses_real_settings_and_paths() -> None:
     assert names and names <= fields
     assert "User=ispbx" in unit
     assert "ExecStart=/opt/ispbx/.venv/bin/python src/main.py" in unit
+
+
+def test_backend_image_is_built_with_the_dashboard_in_its_context() -> None:
+    """The wheel carries the dashboard through the ispbx/ui link to frontend/: the image's build
+    context must hold both, or /ui/ is not served from the container."""
+    backend = compose()["services"]["backend"]["build"]
+    context = REPO / backend["context"]
+    dockerfile = (context / backend["dockerfile"]).read_text()
+    assert (context / "frontend" / "index.html").is_file()
+    assert re.search(r"^COPY frontend frontend$", dockerfile, flags=re.MULTILINE)
+    link = context / "backend" / "src" / "ispbx" / "ui"
+    assert link.is_symlink() and (link / "index.html").is_file()

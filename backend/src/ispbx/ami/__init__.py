@@ -12,6 +12,7 @@ from ispbx.ami.client import (
     AmiValueError,
 )
 from ispbx.ami.session import AmiSession, AmiState
+from ispbx.ami.target import AmiTarget
 
 __all__ = [
     "EMPTY_LIST_MESSAGES",
@@ -23,6 +24,7 @@ __all__ = [
     "AmiMessage",
     "AmiSession",
     "AmiState",
+    "AmiTarget",
     "AmiTimeout",
     "AmiValueError",
 ]

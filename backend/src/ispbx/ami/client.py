@@ -32,6 +32,8 @@ from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.manager import Manager
 from panoramisk.message import Message
 
+from ispbx.listeners import Listeners
+
 logger = logging.getLogger(__name__)
 
 AmiMessage = dict[str, str]
@@ -306,8 +308,8 @@ class AmiClient:
         self.connect_timeout = connect_timeout
         self.action_timeout = action_timeout
         self.actions_sent = 0
-        self._listeners: list[Callable[[AmiMessage], None]] = []
-        self._manager = _AmiManager(self._dispatch_event, self._connection_lost)
+        self._listeners: Listeners[AmiMessage] = Listeners("AMI event")
+        self._manager = _AmiManager(self._listeners.emit, self._connection_lost)
         self._protocol: _AmiProtocol | None = None
         self._logged_in = False
         self._close_reason: str | None = None
@@ -489,20 +491,7 @@ class AmiClient:
 
     def add_event_listener(self, callback: Callable[[AmiMessage], None]) -> Callable[[], None]:
         """Call ``callback`` with every event; returns a function that unsubscribes."""
-        self._listeners.append(callback)
-
-        def unsubscribe() -> None:
-            if callback in self._listeners:
-                self._listeners.remove(callback)
-
-        return unsubscribe
-
-    def _dispatch_event(self, event: AmiMessage) -> None:
-        for callback in list(self._listeners):
-            try:
-                callback(event)
-            except Exception:
-                logger.exception("AMI event listener %r failed", callback)
+        return self._listeners.add(callback)
 
 
 def _first(reply: Any) -> Any:

@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
 
 from ispbx.ami.client import (
     AmiAuthError,
@@ -30,12 +28,14 @@ from ispbx.ami.client import (
     AmiMessage,
     AmiTimeout,
 )
+from ispbx.ami.target import AmiTarget
+from ispbx.backoff import Backoff, jittered
+from ispbx.listeners import AsyncHooks, Listeners
+from ispbx.tasks import cancel_and_wait
 
 logger = logging.getLogger(__name__)
 
-LoginHook = Callable[[AmiClient], Awaitable[None]]
 HELPER_STOP_TIMEOUT = 1.0
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -45,40 +45,6 @@ class AmiState:
     port: int
     last_error: str | None  # why the session is down; None while connected
     since: datetime  # last up/down change, tz-aware UTC
-
-
-class Backoff:
-    """Nominal delays initial, 2·initial, 4·initial … capped at ``cap``.
-
-    For the first ``fast_for`` seconds of nominal waiting a step is at most ``fast_cap``: Asterisk
-    restarts in seconds, and a session should be back soon after it does."""
-
-    def __init__(
-        self, initial: float, cap: float, *, fast_cap: float = 4.0, fast_for: float = 120.0
-    ) -> None:
-        self.initial = initial
-        self.cap = cap
-        self.fast_cap = fast_cap
-        self.fast_for = fast_for
-        self._next = initial
-        self._waited = 0.0
-
-    def next_delay(self) -> float:
-        delay = self._next
-        self._next = min(delay * 2, self.cap)
-        if self._waited < self.fast_for:
-            delay = min(delay, self.fast_cap)
-        self._waited += delay
-        return delay
-
-    def reset(self) -> None:
-        self._next = self.initial
-        self._waited = 0.0
-
-
-def jittered(delay: float, rand: Callable[[], float] = random.random) -> float:
-    """A random delay between half and all of ``delay`` (never longer than the nominal step)."""
-    return delay * (0.5 + 0.5 * rand())
 
 
 def describe_connect_error(exc: BaseException, address: str) -> str:
@@ -101,40 +67,25 @@ def _now() -> datetime:
 
 
 class AmiSession:
-    """Keeps one logged-in ``AmiClient`` up for the life of the service."""
+    """Keeps one logged-in ``AmiClient`` up for the life of the service.
 
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        username: str,
-        secret: str,
-        *,
-        ping_interval: float = 10.0,
-        backoff_initial: float = 0.2,
-        backoff_cap: float = 30.0,
-        connect_timeout: float = 5.0,
-        action_timeout: float = 5.0,
-    ) -> None:
-        self.host = host
-        self.port = port
-        self._username = username
-        self._secret = secret
-        self.ping_interval = ping_interval
-        self.connect_timeout = connect_timeout
-        self.action_timeout = action_timeout
-        self._backoff = Backoff(backoff_initial, backoff_cap)
-        self._state = AmiState(False, host, port, None, _now())
+    Subscribe with ``logins.add(hook)`` (awaited after each login), ``events.add(cb)`` (every AMI
+    event, across reconnects) and ``states.add(cb)`` (every up/down change)."""
+
+    def __init__(self, target: AmiTarget) -> None:
+        self.target = target
+        self._backoff = Backoff(target.backoff_initial, target.backoff_cap)
+        self._state = AmiState(False, target.host, target.port, None, _now())
         self._client: AmiClient | None = None
         self._task: asyncio.Task[None] | None = None
-        self._login_hooks: list[LoginHook] = []
-        self._event_listeners: list[Callable[[AmiMessage], None]] = []
-        self._state_listeners: list[Callable[[AmiState], None]] = []
+        self.logins: AsyncHooks[AmiClient] = AsyncHooks("AMI login")
+        self.events: Listeners[AmiMessage] = Listeners("AMI event")
+        self.states: Listeners[AmiState] = Listeners("AMI state")
         self._logged_retry: tuple[str, float] | None = None
 
     @property
     def address(self) -> str:
-        return f"{self.host}:{self.port}"
+        return self.target.address
 
     @property
     def state(self) -> AmiState:
@@ -158,30 +109,9 @@ class AmiSession:
     async def stop(self) -> None:
         """Cancel the loop and close the connection. Idempotent."""
         task, self._task = self._task, None
-        if task is not None and not task.done():
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise
+        await cancel_and_wait(task)
         if self._state.connected:
             self._set_state(connected=False, last_error="session stopped")
-
-    # -- listeners ----------------------------------------------------------------------------
-
-    def add_login_hook(self, hook: LoginHook) -> Callable[[], None]:
-        """Await ``hook(client)`` after each successful login. Errors are logged, not fatal."""
-        return _subscribe(self._login_hooks, hook)
-
-    def add_event_listener(self, cb: Callable[[AmiMessage], None]) -> Callable[[], None]:
-        """Call ``cb`` with every AMI event, across reconnects."""
-        return _subscribe(self._event_listeners, cb)
-
-    def add_state_listener(self, cb: Callable[[AmiState], None]) -> Callable[[], None]:
-        """Call ``cb`` with the new state on every up/down change."""
-        return _subscribe(self._state_listeners, cb)
 
     # -- actions on the current client ----------------------------------------------------------
 
@@ -220,15 +150,16 @@ class AmiSession:
             await asyncio.sleep(jittered(delay))
 
     async def _attempt(self) -> None:
+        target = self.target
         client = AmiClient(
-            self.host,
-            self.port,
-            self._username,
-            self._secret,
-            connect_timeout=self.connect_timeout,
-            action_timeout=self.action_timeout,
+            target.host,
+            target.port,
+            target.username,
+            target.secret,
+            connect_timeout=target.connect_timeout,
+            action_timeout=target.action_timeout,
         )
-        client.add_event_listener(self._dispatch_event)
+        client.add_event_listener(self.events.emit)
         try:
             await client.connect()
         except (OSError, AmiError) as exc:
@@ -244,37 +175,29 @@ class AmiSession:
         logger.info("AMI connected to %s", self.address)
         helpers = [
             asyncio.create_task(self._keepalive(client), name="ami-keepalive"),
-            asyncio.create_task(self._run_login_hooks(client), name="ami-login-hooks"),
+            asyncio.create_task(self.logins.run(client), name="ami-login-hooks"),
         ]
         try:
             await client.wait_closed()
         finally:
             self._client = None
-            await _cancel(helpers)
+            await cancel_and_wait(*helpers, timeout=HELPER_STOP_TIMEOUT)
             await client.close()
         reason = client.close_reason or "connection lost"
         logger.warning("AMI connection to %s lost: %s", self.address, reason)
         self._set_state(connected=False, last_error=reason)
 
     async def _keepalive(self, client: AmiClient) -> None:
+        interval = self.target.ping_interval
         while client.connected:
-            await asyncio.sleep(self.ping_interval)
+            await asyncio.sleep(interval)
             try:
-                await client.ping(timeout=self.ping_interval)
+                await client.ping(timeout=interval)
             except AmiDisconnected:
                 return
             except AmiError as exc:
                 client.abort(f"keepalive failed: {exc}")
                 return
-
-    async def _run_login_hooks(self, client: AmiClient) -> None:
-        for hook in list(self._login_hooks):
-            try:
-                await hook(client)
-            except AmiError as exc:
-                logger.warning("AMI login hook %r failed: %s", hook, exc)
-            except Exception:
-                logger.exception("AMI login hook %r failed", hook)
 
     def _log_retry(self, delay: float) -> None:
         """One warning per backoff step (and per new error), never a traceback."""
@@ -285,41 +208,11 @@ class AmiSession:
         self._logged_retry = (error, delay)
         logger.warning("AMI %s: %s; retrying within %.1f s", self.address, error, delay)
 
-    # -- state & events -------------------------------------------------------------------------
+    # -- state ----------------------------------------------------------------------------------
 
     def _set_state(self, *, connected: bool, last_error: str | None) -> None:
         changed = connected != self._state.connected
         since = _now() if changed else self._state.since
-        self._state = AmiState(connected, self.host, self.port, last_error, since)
+        self._state = AmiState(connected, self.target.host, self.target.port, last_error, since)
         if changed:
-            _call_each(self._state_listeners, self._state, "AMI state listener")
-
-    def _dispatch_event(self, event: AmiMessage) -> None:
-        _call_each(self._event_listeners, event, "AMI event listener")
-
-
-def _subscribe(items: list[_T], item: _T) -> Callable[[], None]:
-    items.append(item)
-
-    def unsubscribe() -> None:
-        if item in items:
-            items.remove(item)
-
-    return unsubscribe
-
-
-def _call_each(callbacks: list[Callable[[_T], None]], value: _T, what: str) -> None:
-    for callback in list(callbacks):
-        try:
-            callback(value)
-        except Exception:
-            logger.exception("%s %r failed", what, callback)
-
-
-async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
-    for task in tasks:
-        task.cancel()
-    await asyncio.wait(tasks, timeout=HELPER_STOP_TIMEOUT)
-    for task in tasks:
-        if task.done() and not task.cancelled() and task.exception() is not None:
-            logger.error("AMI helper task %s failed", task.get_name(), exc_info=task.exception())
+            self.states.emit(self._state)

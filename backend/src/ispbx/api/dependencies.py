@@ -11,9 +11,10 @@ from typing import Annotated, Any
 from fastapi import Depends, Path, Query, Request
 
 from ispbx.api.errors import ExtensionNotFound, Unauthorized
-from ispbx.auth import Principal
+from ispbx.pbx.pbx import Pbx
+from ispbx.pbx.readmodel import ReadModel, valid_extension
+from ispbx.security.tokens import Principal
 from ispbx.services import Services
-from ispbx.views import EndpointViews, valid_extension
 
 # Documented in OpenAPI by ispbx.app (the scheme) and on each protected route (SECURED); the header
 # is read here directly rather than through fastapi.security.HTTPBearer, one dependency less per
@@ -45,13 +46,17 @@ class Caller:
     principal: Principal
 
     @property
-    def views(self) -> EndpointViews:
-        return self.services.views
+    def pbx(self) -> Pbx:
+        return self.services.pbx
+
+    @property
+    def readmodel(self) -> ReadModel:
+        return self.services.pbx.readmodel
 
 
 def _caller(request: Request, token: str | None) -> Caller:
     services: Services = request.app.state.services
-    if services.settings.auth == "off":
+    if not services.settings.auth:
         return Caller(services, Principal("admin"))
     role = services.tokens.role_of(token) if token else None
     if role is None:

@@ -1,5 +1,6 @@
-"""The endpoint routes: thin — ask the views, map "not found"/"no config" to HTTP, hide secrets
-from viewers. GET /endpoints is served from the pre-serialised snapshot (ETag, gzip)."""
+"""The endpoint routes: thin — ask the read model, map "not found"/"no config" to HTTP; what a
+caller sees goes through ``api.output``. GET /endpoints is served from the pre-serialised snapshot
+(ETag, gzip)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ from fastapi import APIRouter, Query, Request, Response
 
 from ispbx.api.dependencies import SECURED, CallerDep, ExtensionDep
 from ispbx.api.errors import ConfigReadError, ExtensionNotFound
+from ispbx.api.output import json_response, variant_of, visible_to
 from ispbx.api.schemas import Endpoint, EndpointConfig, EndpointList, ErrorDetail
-from ispbx.auth import Principal, redact
-from ispbx.snapshot import Rendered, dumps
-from ispbx.views import ConfigUnavailable
+from ispbx.pbx.readmodel import ConfigUnavailable
+from ispbx.pbx.snapshot import Rendered
 
 # Every route takes a CallerDep (the token check) as its FIRST parameter, so a caller without a
 # token gets 401 before anything else is looked at; tests/integration/test_security.py checks it.
@@ -25,16 +26,6 @@ CONFIG_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
     500: {"model": ErrorDetail, "description": "pjsip.conf never parsed"},
 }
-
-
-def for_role(body: dict[str, Any], principal: Principal) -> dict[str, Any]:
-    return body if principal.sees_secrets else redact(body)
-
-
-def json_response(body: dict[str, Any], principal: Principal) -> Response:
-    """Serialise directly: the body is built to the response model already (tested), so
-    FastAPI's validate-and-re-encode pass would only add latency."""
-    return Response(dumps(for_role(body, principal)), media_type="application/json")
 
 
 def accepts_gzip(accept_encoding: str) -> bool:
@@ -73,18 +64,19 @@ async def list_endpoints(
 
     Supports ``If-None-Match`` (304) and gzip. Sends no AMI action."""
     principal = caller.principal
-    snapshot = caller.services.publisher.snapshot()
+    snapshot = caller.pbx.publisher.snapshot()
     if status is None and q is None:
-        variant = "admin" if principal.sees_secrets else "viewer"
-        rendered = snapshot.rendered(variant, lambda body: for_role(body, principal))
+        rendered = snapshot.rendered(
+            variant_of(principal), lambda body: visible_to(principal, body)
+        )
         return rendered_response(request, rendered)
-    body = caller.views.filter_list(snapshot.body, status=status, q=q)
+    body = caller.readmodel.filter_list(snapshot.body, status=status, q=q)
     return json_response(body, principal)
 
 
 @router.get("/{extension}", response_model=Endpoint, responses=ERRORS, openapi_extra=SECURED)
 async def get_endpoint(caller: CallerDep, extension: ExtensionDep) -> Any:
-    body = await caller.views.endpoint(extension)
+    body = await caller.readmodel.endpoint(extension)
     if body is None:
         raise ExtensionNotFound()
     return json_response(body, caller.principal)
@@ -99,7 +91,7 @@ async def get_endpoint(caller: CallerDep, extension: ExtensionDep) -> Any:
 async def get_endpoint_config(caller: CallerDep, extension: ExtensionDep) -> Any:
     """The endpoint section's effective options, as Asterisk applies them."""
     try:
-        body = caller.views.endpoint_config(extension)
+        body = caller.readmodel.endpoint_config(extension)
     except ConfigUnavailable:
         raise ConfigReadError() from None
     if body is None:

@@ -19,9 +19,10 @@ from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
 
 from ispbx.api.dependencies import SECURED, StreamCallerDep
+from ispbx.api.output import visible_to
 from ispbx.api.schemas import ErrorDetail
-from ispbx.auth import Principal, redact
-from ispbx.snapshot import FeedEvent, ListPublisher
+from ispbx.pbx.snapshot import FeedEvent, ListPublisher
+from ispbx.security.tokens import Principal
 
 router = APIRouter(tags=["events"])
 KEEPALIVE = 15.0
@@ -34,8 +35,7 @@ def sse(event_id: int, kind: str, data: Any) -> bytes:
 
 
 def render(event: FeedEvent, principal: Principal) -> bytes:
-    data = event.data if principal.sees_secrets else redact(event.data)
-    return sse(event.id, event.kind, data)
+    return sse(event.id, event.kind, visible_to(principal, event.data))
 
 
 async def stream(
@@ -87,7 +87,7 @@ async def events(
     """Endpoint changes as server-sent events (token in the header, or ``?token=`` here only)."""
     last_id = int(last_event_id) if last_event_id and EVENT_ID.fullmatch(last_event_id) else None
     return StreamingResponse(
-        stream(caller.services.publisher, caller.principal, last_id),
+        stream(caller.pbx.publisher, caller.principal, last_id),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

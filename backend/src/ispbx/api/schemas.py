@@ -42,6 +42,7 @@ class InventoryHealth(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok", "degraded"]
+    pbx: str = Field(description="the id of the Asterisk server these figures are about")
     ami: AmiHealth
     config: ConfigHealth
     inventory: InventoryHealth

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 
 from ispbx import __version__
 from ispbx.api.dependencies import ServicesDep
+from ispbx.api.output import json_response
 from ispbx.api.schemas import AmiHealth, ConfigHealth, Health, InventoryHealth, Root
-from ispbx.auth import redact_text
+from ispbx.pbx.pbx import Pbx
 
 router = APIRouter(tags=["service"])
 
@@ -18,32 +21,37 @@ async def root() -> Root:
 
 
 @router.get("/health", response_model=Health)
-async def health(services: ServicesDep) -> Health:
+async def health(services: ServicesDep) -> Any:
     """Always 200: ``degraded`` while AMI is down or pjsip.conf has no good parse.
 
     Public, so no message here ever quotes a secret (``password = …`` is masked)."""
-    ami = services.session.state
-    view = services.store.view
-    inventory = services.inventory
+    return json_response(pbx_health(services.pbx).model_dump(mode="json"), None)
+
+
+def pbx_health(pbx: Pbx) -> Health:
+    ami = pbx.session.state
+    view = pbx.store.view
+    inventory = pbx.inventory
     ok = ami.connected and view.config is not None and view.error is None
     return Health(
         status="ok" if ok else "degraded",
+        pbx=pbx.id,
         ami=AmiHealth(
             connected=ami.connected,
             host=ami.host,
             port=ami.port,
-            last_error=redact_text(ami.last_error),
+            last_error=ami.last_error,
             since=ami.since,
         ),
         config=ConfigHealth(
             path=str(view.path),
             loaded=view.config is not None,
-            error=redact_text(view.error),
-            warnings=[redact_text(w) for w in view.warnings],
+            error=view.error,
+            warnings=list(view.warnings),
         ),
         inventory=InventoryHealth(
             synced=inventory.synced,
-            endpoints=len(inventory.state.endpoints),
+            endpoints=inventory.endpoint_count(),
             sync_seconds=inventory.sync_seconds,
             prefetch_seconds=inventory.prefetch_seconds,
         ),

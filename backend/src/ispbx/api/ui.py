@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -11,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-FRONTEND_DIR = Path(__file__).resolve().parents[4] / "frontend"
+log = logging.getLogger(__name__)
 UI_HEADERS = {
     "content-security-policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -51,12 +52,15 @@ class UiFiles(StaticFiles):
             return PlainTextResponse(str(exc.detail), status_code=exc.status_code)
 
 
-def mount_ui(app: FastAPI, directory: Path = FRONTEND_DIR) -> None:
-    if not directory.is_dir():
-        return
+def mount_ui(app: FastAPI, directory: Path) -> bool:
+    """Serve ``directory`` at /ui/; False (and a warning) when it holds no dashboard."""
+    if not (directory / "index.html").is_file():
+        log.warning("no dashboard in %s (ISPBX_FRONTEND_DIR): /ui/ is not served", directory)
+        return False
 
     @app.get("/ui", include_in_schema=False)
     async def ui_redirect() -> RedirectResponse:
         return RedirectResponse("/ui/")
 
     app.mount("/ui", SecurityHeaders(UiFiles(directory=directory, html=True)), name="ui")
+    return True

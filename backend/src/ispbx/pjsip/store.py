@@ -1,5 +1,8 @@
 """The live view of pjsip.conf: parse, watch for edits, keep the last good parse.
 
+Listeners of ``changes`` get every new view (a new good parse, or a new error beside the last good
+one); logging it is their business, since only they know what must be masked.
+
 Like Asterisk, a broken edit after a good load keeps the old configuration; the error is reported
 next to it. Files are polled. What is watched is recorded while parsing, *before* each read:
 every file the parser opened or tried to open (a missing ``#include`` too), the directory of each
@@ -12,11 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ispbx.auth import redact_text
+from ispbx.listeners import Listeners
 from ispbx.pjsip.parser import (
     PjsipConfig,
     PjsipConfigError,
@@ -84,15 +86,11 @@ class ConfigStore:
         self._good_marks: Marks = {}  # what the last good parse read
         self._marks: Marks = {}  # what to watch now
         self._task: asyncio.Task[None] | None = None
-        self._listeners: list[Callable[[ConfigView], None]] = []
+        self.changes: Listeners[ConfigView] = Listeners("pjsip.conf change")
 
     @property
     def view(self) -> ConfigView:
         return self._view
-
-    def add_listener(self, callback: Callable[[ConfigView], None]) -> Callable[[], None]:
-        self._listeners.append(callback)
-        return lambda: self._listeners.remove(callback)
 
     def load(self) -> ConfigView:
         """Read and parse now (blocking); keep the last good parse on failure."""
@@ -102,6 +100,13 @@ class ConfigStore:
     async def reload(self) -> ConfigView:
         """Like :meth:`load`, parsing in a worker thread."""
         self._apply(*await asyncio.to_thread(self._read))
+        return self._view
+
+    async def refresh(self) -> ConfigView:
+        """The view, re-read first if any watched file changed since the last read (so a caller
+        that knows a change happened need not wait for the next poll)."""
+        if self.changed():
+            return await self.reload()
         return self._view
 
     def changed(self) -> bool:
@@ -119,12 +124,9 @@ class ConfigStore:
         if error is not None:
             # Watch the new attempt's files and the last good parse's: fixing either counts.
             self._marks = {**self._good_marks, **marks}
-            log.error("pjsip.conf not loaded, keeping the last good view: %s", redact_text(error))
             self._set(self._view.config, error)
             return
         self._good_marks = self._marks = marks
-        for warning in config.warnings if config else ():
-            log.warning("pjsip.conf: %s", redact_text(warning))
         self._set(config, None)
 
     def _set(self, config: PjsipConfig | None, error: str | None) -> None:
@@ -132,8 +134,7 @@ class ConfigStore:
         if config is old.config and error == old.error:
             return
         self._view = ConfigView(self._path, config, error, old.version + 1)
-        for listener in list(self._listeners):
-            listener(self._view)
+        self.changes.emit(self._view)
 
     def start(self) -> None:
         if self._task is None:

@@ -10,8 +10,8 @@ from datetime import UTC
 
 import pytest
 
-from ispbx.ami import AmiClient, AmiDisconnected, AmiSession, AmiState
-from ispbx.ami.session import Backoff, jittered
+from ispbx.ami import AmiClient, AmiDisconnected, AmiSession, AmiState, AmiTarget
+from ispbx.backoff import Backoff, jittered
 
 from .fake_ami import FakeAmi, FakeConnection, wait_until
 
@@ -24,7 +24,7 @@ async def make_session() -> AsyncIterator[SessionFactory]:
 
     def factory(port: int, secret: str = "s3cret", **kwargs: float) -> AmiSession:
         kwargs.setdefault("action_timeout", 2.0)
-        session = AmiSession("127.0.0.1", port, "ispbx", secret, **kwargs)
+        session = AmiSession(AmiTarget("127.0.0.1", port, "ispbx", secret, **kwargs))
         sessions.append(session)
         return session
 
@@ -138,8 +138,8 @@ async def test_async_login_hooks_are_awaited_after_each_login(
         raise RuntimeError("hook bug")
 
     session = make_session(fake.port)
-    session.add_login_hook(broken)  # logged; the session stays up and later hooks run
-    session.add_login_hook(snapshot)
+    session.logins.add(broken)  # logged; the session stays up and later hooks run
+    session.logins.add(snapshot)
     session.start()
     await wait_until(lambda: seen == [["1001"]])
     assert session.state.connected
@@ -153,7 +153,7 @@ async def test_state_listener_and_since(make_session: SessionFactory, fake: Fake
     session = make_session(fake.port)
     before = session.state.since
     assert before.tzinfo is UTC
-    session.add_state_listener(states.append)
+    session.states.add(states.append)
     session.start()
     await wait_until(lambda: len(states) == 1)
     assert states[0].connected and states[0].last_error is None
@@ -176,7 +176,7 @@ async def test_event_listeners_survive_reconnects(
 ) -> None:
     events: list[str] = []
     session = make_session(fake.port)
-    session.add_event_listener(lambda event: events.append(event["Event"]))
+    session.events.add(lambda event: events.append(event["Event"]))
     session.start()
     await wait_until(lambda: session.state.connected)
     await fake.send_event({"Event": "PeerStatus"})
@@ -213,7 +213,7 @@ async def test_drop_mid_list_fails_fast_then_reconnects_and_reruns_hooks(
         logins.append(client)
 
     session = make_session(fake.port, action_timeout=5.0)
-    session.add_login_hook(hook)
+    session.logins.add(hook)
     session.start()
     await wait_until(lambda: len(logins) == 1)
     fake.handlers["pjsipshowendpoints"] = drop_first_list

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from ispbx.views import from_config, natural_key, valid_extension, wire_name
+from ispbx.pbx.readmodel import from_config, natural_key, valid_extension, wire_name
 
 
 def test_natural_sort_puts_numbers_in_numeric_order_then_names() -> None:

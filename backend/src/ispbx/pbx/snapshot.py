@@ -15,10 +15,11 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ispbx.pbx.bodies import EndpointListBody, EnvelopeBody, ListRow
 from ispbx.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -52,15 +53,15 @@ class Rendered:
 class FeedEvent:
     id: int
     kind: str  # "endpoint", "removed", "status"
-    data: dict[str, Any]
+    data: Mapping[str, Any]
 
 
 class RowSource(Protocol):
-    """What the publisher needs from the views."""
+    """What the publisher needs from the read model."""
 
-    def envelope(self) -> dict[str, Any]: ...
-    def list_endpoints(self) -> dict[str, Any]: ...
-    def row(self, name: str) -> dict[str, Any] | None: ...
+    def envelope(self) -> EnvelopeBody: ...
+    def list_endpoints(self) -> EndpointListBody: ...
+    def row(self, name: str) -> ListRow | None: ...
 
 
 @dataclass
@@ -68,18 +69,18 @@ class ListSnapshot:
     """One build of GET /endpoints: envelope + rows in order, serialised lazily per variant."""
 
     version: int
-    envelope: dict[str, Any]
+    envelope: EnvelopeBody
     names: list[str]
-    rows: dict[str, dict[str, Any]]
+    rows: dict[str, ListRow]
     # variant -> name -> (row, its JSON); shared by snapshots, valid only for that very row object
-    _row_bytes: dict[str, dict[str, tuple[dict[str, Any], bytes]]]
+    _row_bytes: dict[str, dict[str, tuple[ListRow, bytes]]]
     _rendered: dict[str, Rendered] = field(default_factory=dict)
 
     @property
-    def body(self) -> dict[str, Any]:
+    def body(self) -> EndpointListBody:
         return {**self.envelope, "endpoints": [self.rows[n] for n in self.names]}
 
-    def rendered(self, variant: str, transform: Callable[[dict[str, Any]], Any]) -> Rendered:
+    def rendered(self, variant: str, transform: Callable[[Any], Any]) -> Rendered:
         """The serialised body for one variant (e.g. a role), built at most once per snapshot.
 
         Rows are serialised once per change and reused across snapshots."""
@@ -108,7 +109,7 @@ class ListPublisher:
         self._pending: set[str] = set()
         self._full = True
         self._task: asyncio.Task[None] | None = None
-        self._row_bytes: dict[str, dict[str, tuple[dict[str, Any], bytes]]] = {}
+        self._row_bytes: dict[str, dict[str, tuple[ListRow, bytes]]] = {}
         self.feed: deque[FeedEvent] = deque(maxlen=FEED_SIZE)
         # Ids start at this process's start time in microseconds: an id a browser kept from an
         # earlier process is older than every id of this one, so it gets a reset, not a replay.
@@ -135,11 +136,11 @@ class ListPublisher:
             self._pending |= names
         self._dirty.set()
 
-    def everything_changed(self, *_args: object) -> None:
+    def everything_changed(self, _cause: object = None) -> None:
         """pjsip.conf changed: rows may appear, vanish or change."""
         self.endpoints_changed(None)
 
-    def envelope_changed(self, *_args: object) -> None:
+    def envelope_changed(self, _cause: object = None) -> None:
         """AMI went up or down: only the envelope changes."""
         self._dirty.set()
 
@@ -209,7 +210,7 @@ class ListPublisher:
             self._publish(old, self._snapshot, changed)
 
     def _publish(self, old: ListSnapshot, new: ListSnapshot, changed: set[str]) -> None:
-        events: list[tuple[str, dict[str, Any]]] = []
+        events: list[tuple[str, Any]] = []
         if new.envelope != old.envelope:
             events.append(("status", new.envelope))
         events.extend(("endpoint", new.rows[n]) for n in new.names if n in changed)

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from ispbx import auth
-from ispbx.auth import MASK, Principal, TokenStore, load_or_create_token, redact, redact_text
+from ispbx.security import tokens as auth
+from ispbx.security.redact import MASK, redact, redact_text
+from ispbx.security.tokens import Principal, TokenStore, load_or_create_token
 from ispbx.settings import SettingsError, load_settings
 
 ADMIN = "admin-unit-token-0001"  # test credentials
@@ -77,7 +78,7 @@ def test_without_tokens_an_admin_token_is_made_once_in_a_private_file(
 ) -> None:
     token_file = tmp_path / "state" / "ispbx" / "admin-token"
     env = {"ISPBX_TOKEN_FILE": str(token_file), "ISPBX_HTTP_PORT": "8123"}
-    with caplog.at_level(logging.WARNING, logger="ispbx.auth"):
+    with caplog.at_level(logging.WARNING, logger="ispbx.security.tokens"):
         store = TokenStore.from_settings(load_settings(env))
     token = token_file.read_text().strip()
     assert len(token) >= 32
@@ -115,7 +116,7 @@ def test_auth_off_is_refused_unless_the_service_binds_to_loopback(host: str) -> 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
 def test_auth_off_is_accepted_on_loopback(host: str) -> None:
-    assert load_settings({"ISPBX_AUTH": "off", "ISPBX_HTTP_HOST": host}).auth == "off"
+    assert load_settings({"ISPBX_AUTH": "off", "ISPBX_HTTP_HOST": host}).auth is False
 
 
 def test_auth_off_from_the_ini_names_the_ini_option(tmp_path: Path) -> None:
@@ -132,7 +133,7 @@ def test_auth_accepts_only_on_or_off(value: str) -> None:
 
 
 def test_auth_is_on_by_default() -> None:
-    assert load_settings({}).auth == "on"
+    assert load_settings({}).auth is True
 
 
 # -- redaction -------------------------------------------------------------------------------------

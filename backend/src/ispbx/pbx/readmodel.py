@@ -1,8 +1,9 @@
-"""Endpoint views: the inventory (Asterisk) merged with pjsip.conf, filtered by pjsip_detail.ini.
+"""The read model: the inventory (Asterisk) merged with pjsip.conf, filtered by pjsip_detail.ini.
 
-Routes call these and only turn the result into HTTP. Nothing here talks to AMI except
-:meth:`EndpointViews.endpoint`, which may wait (≤ 2 s) for one PJSIPShowEndpoint of an endpoint
-whose details the prefetch has not reached yet.
+It asks the inventory and the config store through their query methods and builds each response
+shape in one function. Routes only turn the result into HTTP (and hide secrets from viewers, on the
+way out). Nothing here talks to AMI except :meth:`ReadModel.endpoint`, which may wait (≤ 2 s) for
+one PJSIPShowEndpoint of an endpoint whose details the prefetch has not reached yet.
 """
 
 from __future__ import annotations
@@ -10,12 +11,21 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from ispbx.ami import AmiSession
-from ispbx.detail import DetailFields
-from ispbx.inventory import EndpointDetail, Inventory, status_of
-from ispbx.pjsip.parser import PjsipConfig
+from ispbx.pbx.bodies import (
+    DetailSections,
+    EndpointBody,
+    EndpointConfigBody,
+    EndpointListBody,
+    EnvelopeBody,
+    ListRow,
+    StringMap,
+)
+from ispbx.pbx.detail import DetailFields
+from ispbx.pbx.inventory import Inventory
+from ispbx.pbx.state import EndpointDetail, split_names, status_of
+from ispbx.pjsip.model import PjsipConfig
 from ispbx.pjsip.store import ConfigStore
 
 
@@ -49,8 +59,12 @@ def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
     )
 
 
+def first(items: list[StringMap]) -> StringMap | None:
+    return items[0] if items else None
+
+
 @dataclass
-class EndpointViews:
+class ReadModel:
     inventory: Inventory
     store: ConfigStore
     fields: DetailFields
@@ -58,7 +72,7 @@ class EndpointViews:
 
     # -- common --------------------------------------------------------------------------------
 
-    def envelope(self) -> dict[str, Any]:
+    def envelope(self) -> EnvelopeBody:
         state = self.session.state
         return {
             "status": "success",
@@ -70,31 +84,29 @@ class EndpointViews:
     def _config(self) -> PjsipConfig | None:
         return self.store.view.config
 
-    def _presence(self, name: str, config: PjsipConfig | None) -> dict[str, bool | None]:
-        return {
-            "exists_in_config": None if config is None else config.has_endpoint(name),
-            "in_asterisk": (name in self.inventory.state.endpoints)
-            if self.inventory.synced
-            else None,
-        }
+    def _in_config(self, name: str, config: PjsipConfig | None) -> bool | None:
+        return None if config is None else config.has_endpoint(name)
+
+    def _in_asterisk(self, name: str) -> bool | None:
+        return self.inventory.has(name) if self.inventory.synced else None
 
     # -- GET /endpoints ------------------------------------------------------------------------
 
     def names(self) -> list[str]:
         config = self._config()
-        names = set(self.inventory.state.endpoints)
+        names = set(self.inventory.endpoint_names())
         if config is not None:
             names.update(config.endpoint_names())
         return sorted(names, key=natural_key)
 
-    def list_item(self, name: str, config: PjsipConfig | None) -> dict[str, Any]:
+    def list_item(self, name: str, config: PjsipConfig | None) -> ListRow:
         """One row of GET /endpoints.
 
         ``details`` holds the [EndpointList] fields; ``callerid``, ``aor`` and ``contacts`` are
         additions for dashboards (first AOR's [AorDetail] fields, [ContactStatusDetail] fields).
         """
         options = (config.endpoint_config(name) if config else None) or {}
-        listing = self.inventory.state.endpoints.get(name)
+        listing = self.inventory.listing(name)
         if listing is None:
             listing = {
                 **from_config(options, "endpoint", name),
@@ -103,39 +115,33 @@ class EndpointViews:
                 "OutboundAuths": options.get("outbound_auth", ""),
             }
         device_state = self.inventory.device_state(name)
-        detail = self.inventory.details.get(name)
+        detail = self.inventory.detail(name)
         callerid = detail.endpoint.get("Callerid") if detail else options.get("callerid")
-        aor = detail.aors[0] if detail and detail.aors else self._listed_aor(listing)
+        aor = detail.aors[0] if detail and detail.aors else self.inventory.listed_aor(name)
+        select = self.fields.select
         return {
             "extension": name,
-            **self._presence(name, config),
+            "exists_in_config": self._in_config(name, config),
+            "in_asterisk": self._in_asterisk(name),
             "status": status_of(device_state),
-            "details": self.fields.select("EndpointList", {**listing, "DeviceState": device_state}),
+            "details": select("EndpointList", {**listing, "DeviceState": device_state}),
             "callerid": callerid,
-            "aor": self.fields.select("AorDetail", aor) if aor else None,
-            "contacts": [
-                self.fields.select("ContactStatusDetail", c)
-                for c in self.inventory.contacts_of(name)
-            ],
+            "aor": select("AorDetail", aor) if aor else None,
+            "contacts": [select("ContactStatusDetail", c) for c in self.inventory.contacts(name)],
         }
 
-    def _listed_aor(self, listing: dict[str, str]) -> dict[str, str] | None:
-        """The first AOR as PJSIPShowAors listed it (before the detail prefetch gets here)."""
-        names = [n.strip() for n in listing.get("Aor", "").split(",") if n.strip()]
-        return self.inventory.state.aors.get(names[0]) if names else None
-
-    def list_endpoints(self) -> dict[str, Any]:
+    def list_endpoints(self) -> EndpointListBody:
         config = self._config()
         items = [self.list_item(name, config) for name in self.names()]
         return {**self.envelope(), "endpoints": items}
 
-    def row(self, name: str) -> dict[str, Any] | None:
+    def row(self, name: str) -> ListRow | None:
         """The current row of one endpoint, or None when neither side knows it."""
         return self.list_item(name, self._config()) if self.known(name) else None
 
     def filter_list(
-        self, body: dict[str, Any], status: str | None = None, q: str | None = None
-    ) -> dict[str, Any]:
+        self, body: EndpointListBody, status: str | None = None, q: str | None = None
+    ) -> EndpointListBody:
         """``body`` (a built list) narrowed to one status and/or a search string."""
         items = body["endpoints"]
         if status:
@@ -145,7 +151,7 @@ class EndpointViews:
         return {**body, "endpoints": items}
 
     @staticmethod
-    def _matches(row: dict[str, Any], q: str) -> bool:
+    def _matches(row: ListRow, q: str) -> bool:
         needle = q.casefold()
         return needle in row["extension"].casefold() or needle in (row["callerid"] or "").casefold()
 
@@ -154,17 +160,13 @@ class EndpointViews:
     def known(self, name: str) -> bool:
         config = self._config()
         in_config = config is not None and config.has_endpoint(name)
-        return in_config or name in self.inventory.state.endpoints
+        return in_config or self.inventory.has(name)
 
-    async def endpoint(self, name: str) -> dict[str, Any] | None:
+    async def endpoint(self, name: str) -> EndpointBody | None:
         if not self.known(name):
             return None
-        detail = self.inventory.details.get(name)
-        if (
-            detail is None
-            and name in self.inventory.state.endpoints
-            and self.session.state.connected
-        ):
+        detail = self.inventory.detail(name)
+        if detail is None and self.inventory.has(name) and self.session.state.connected:
             detail = await self.inventory.fetch_detail(name)
         config = self._config()
         sections = (
@@ -175,55 +177,62 @@ class EndpointViews:
         return {
             **self.envelope(),
             "extension": name,
-            **self._presence(name, config),
+            "exists_in_config": self._in_config(name, config),
+            "in_asterisk": self._in_asterisk(name),
             "details": sections,
         }
 
-    def _details_from_ami(self, name: str, detail: EndpointDetail) -> dict[str, Any]:
-        select = self.fields.select
-        endpoint = {**detail.endpoint, "DeviceState": self.inventory.device_state(name)}
-        auths = [select("AuthDetail", a) for a in detail.auths]
-        outbound = [select("AuthDetail", a) for a in detail.outbound_auths]
-        aors = [select("AorDetail", a) for a in detail.aors]
+    def _sections(
+        self,
+        endpoint: StringMap,
+        auths: list[StringMap],
+        outbound: list[StringMap],
+        aors: list[StringMap],
+        contacts: list[StringMap],
+    ) -> DetailSections:
         return {
-            "endpoint": select("EndpointDetail", endpoint),
-            "auth": auths[0] if auths else None,
+            "endpoint": endpoint,
+            "auth": first(auths),
             "auths": auths,
-            "aor": aors[0] if aors else None,
+            "aor": first(aors),
             "aors": aors,
-            "outbound_auth": outbound[0] if outbound else None,
+            "outbound_auth": first(outbound),
             "outbound_auths": outbound,
-            "contacts": [select("ContactStatusDetail", c) for c in detail.contacts],
+            "contacts": contacts,
         }
 
-    def _details_from_config(self, name: str, config: PjsipConfig | None) -> dict[str, Any]:
+    def _details_from_ami(self, name: str, detail: EndpointDetail) -> DetailSections:
         select = self.fields.select
+        endpoint = {**detail.endpoint, "DeviceState": self.inventory.device_state(name)}
+        return self._sections(
+            select("EndpointDetail", endpoint),
+            [select("AuthDetail", a) for a in detail.auths],
+            [select("AuthDetail", a) for a in detail.outbound_auths],
+            [select("AorDetail", a) for a in detail.aors],
+            [select("ContactStatusDetail", c) for c in detail.contacts],
+        )
+
+    def _details_from_config(self, name: str, config: PjsipConfig | None) -> DetailSections:
         options = (config.endpoint_config(name) if config else None) or {}
         endpoint = {
             **from_config(options, "endpoint", name),
             "DeviceState": self.inventory.device_state(name),
         }
-        auths = self._config_objects(config, "auth", options.get("auth"), "AuthDetail")
-        outbound = self._config_objects(config, "auth", options.get("outbound_auth"), "AuthDetail")
-        aors = self._config_objects(config, "aor", options.get("aors"), "AorDetail")
-        return {
-            "endpoint": select("EndpointDetail", endpoint),
-            "auth": auths[0] if auths else None,
-            "auths": auths,
-            "aor": aors[0] if aors else None,
-            "aors": aors,
-            "outbound_auth": outbound[0] if outbound else None,
-            "outbound_auths": outbound,
-            "contacts": [],
-        }
+        return self._sections(
+            self.fields.select("EndpointDetail", endpoint),
+            self._config_objects(config, "auth", options.get("auth"), "AuthDetail"),
+            self._config_objects(config, "auth", options.get("outbound_auth"), "AuthDetail"),
+            self._config_objects(config, "aor", options.get("aors"), "AorDetail"),
+            [],
+        )
 
     def _config_objects(
         self, config: PjsipConfig | None, kind: str, names: str | None, event: str
-    ) -> list[dict[str, str]]:
+    ) -> list[StringMap]:
         if config is None:
             return []
         found = []
-        for name in [n.strip() for n in (names or "").split(",") if n.strip()]:
+        for name in split_names(names):
             options = config.auth(name) if kind == "auth" else config.aor(name)
             if options is not None:
                 found.append(self.fields.select(event, from_config(options, kind, name)))
@@ -231,7 +240,7 @@ class EndpointViews:
 
     # -- GET /endpoints/{extension}/config -------------------------------------------------------
 
-    def endpoint_config(self, name: str) -> dict[str, Any] | None:
+    def endpoint_config(self, name: str) -> EndpointConfigBody | None:
         config = self._config()
         if config is None:
             raise ConfigUnavailable(self.store.view.error or "pjsip.conf not loaded")

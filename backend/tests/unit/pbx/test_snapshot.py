@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from ispbx import snapshot as snapshot_module
-from ispbx.snapshot import FEED_SIZE, ListPublisher, Rendered, dumps
+from ispbx.pbx import snapshot as snapshot_module
+from ispbx.pbx.snapshot import FEED_SIZE, ListPublisher, Rendered, dumps
 from tests.unit.ami.fake_ami import wait_until
 
 

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from ispbx.ami import AmiSession
-from ispbx.inventory import Inventory, status_of
+from ispbx.ami import AmiSession, AmiTarget
+from ispbx.pbx.inventory import Inventory
+from ispbx.pbx.state import status_of
 from tests.unit.ami.fake_ami import FakeAmi, FakeConnection, wait_until
 
 
@@ -93,17 +94,21 @@ async def make_rig() -> AsyncIterator[RigFactory]:
         fake.endpoints = [endpoint_item(n) for n in names]
         pbx = Pbx(fake)
         session = AmiSession(
-            "127.0.0.1",
-            fake.port,
-            fake.username,
-            fake.secret,
-            ping_interval=ping_interval,
-            backoff_initial=0.05,
-            action_timeout=2.0,
+            AmiTarget(
+                "127.0.0.1",
+                fake.port,
+                fake.username,
+                fake.secret,
+                ping_interval=ping_interval,
+                backoff_initial=0.05,
+                action_timeout=2.0,
+            )
         )
         inventory = Inventory(session, prefetch=False)
         changes: list[set[str] | None] = []
-        inventory.add_listener(changes.append)
+        inventory.changes.add(changes.append)
+        session.logins.add(inventory.on_login)  # as Pbx._wire connects them
+        session.events.add(inventory.on_event)
         rig = Rig(fake, pbx, session, inventory, changes)
         rigs.append(rig)
         if start:
@@ -281,21 +286,21 @@ async def test_contact_status_created_updated_and_removed(make_rig: RigFactory) 
     await rig.fake.send_event({**base, "ContactStatus": "Created"})
     await wait_until(lambda: len(rig.changes) == 1, 1)
     assert rig.changes == [{"101"}]
-    assert list(rig.inventory.contacts_of("101")) == [
+    assert list(rig.inventory.contacts("101")) == [
         {"URI": uri, "EndpointName": "101", "AOR": "101", "Status": "Unknown"}
     ]
 
     await rig.fake.send_event({**base, "ContactStatus": "Reachable", "RoundtripUsec": "1234"})
     await wait_until(lambda: len(rig.changes) == 2, 1)
-    (contact,) = rig.inventory.contacts_of("101")
+    (contact,) = rig.inventory.contacts("101")
     assert contact["Status"] == "Reachable"
     assert contact["RoundtripUsec"] == "1234"
 
     await rig.fake.send_event({**base, "ContactStatus": "Removed"})
     await wait_until(lambda: len(rig.changes) == 3, 1)
-    assert rig.inventory.contacts_of("101") == []
+    assert rig.inventory.contacts("101") == []
     assert rig.changes == [{"101"}, {"101"}, {"101"}]
-    assert rig.inventory.contacts_of("102") == []
+    assert rig.inventory.contacts("102") == []
 
 
 async def test_events_during_a_sync_are_replayed_after_it(make_rig: RigFactory) -> None:
@@ -322,7 +327,7 @@ async def test_events_during_a_sync_are_replayed_after_it(make_rig: RigFactory) 
     rig.session.start()
     await synced(rig)
     assert rig.inventory.device_state("101") == "Not in use"
-    assert [c["URI"] for c in rig.inventory.contacts_of("102")] == [uri]
+    assert [c["URI"] for c in rig.inventory.contacts("102")] == [uri]
     assert rig.changes == [None]  # replayed into the sync's own change, not published half-way
 
 
@@ -437,6 +442,36 @@ async def test_contact_updated_keeps_the_known_status(make_rig: RigFactory) -> N
     await rig.fake.send_event({**event, "ContactStatus": "Created"})
     await rig.fake.send_event({**event, "ContactStatus": "Reachable"})
     await rig.fake.send_event({**event, "ContactStatus": "Updated"})
-    await wait_until(lambda: rig.inventory.contacts_of("101"), 1)
+    await wait_until(lambda: rig.inventory.contacts("101"), 1)
     await asyncio.sleep(0.1)
-    assert rig.inventory.contacts_of("101")[0]["Status"] == "Reachable"
+    assert rig.inventory.contacts("101")[0]["Status"] == "Reachable"
+
+
+async def test_the_query_api_answers_from_the_snapshot(make_rig: RigFactory) -> None:
+    rig = await make_rig(("101", "102"), start=False)
+    rig.pbx.aors = [{"ObjectType": "aor", "ObjectName": "101", "MaxContacts": "2"}]
+    rig.pbx.contacts = [
+        {"Aor": "101", "Endpoint": "101", "Uri": "sip:101@127.0.0.1:5999", "Status": "Reachable"}
+    ]
+    rig.pbx.device_states = [{"Device": "PJSIP/101", "State": "RINGING"}]
+    inventory = rig.inventory
+    assert not inventory.synced
+    assert inventory.endpoint_names() == []
+    inventory.start()
+    rig.session.start()
+    await synced(rig)
+    assert inventory.synced
+    assert inventory.endpoint_names() == ["101", "102"]
+    assert inventory.endpoint_count() == 2
+    assert inventory.has("101") and not inventory.has("999")
+    listing = inventory.listing("101")
+    assert listing is not None and listing["Transport"] == "transport-udp"
+    assert inventory.listing("999") is None
+    aor = inventory.listed_aor("101")
+    assert aor is not None and (aor["ObjectName"], aor["MaxContacts"]) == ("101", "2")
+    assert inventory.listed_aor("102") is None  # its AOR is not listed
+    assert [c["URI"] for c in inventory.contacts("101")] == ["sip:101@127.0.0.1:5999"]
+    assert inventory.contacts("102") == []
+    assert inventory.device_state("101") == "Ringing"
+    assert inventory.device_state("999") == "Unknown"
+    assert inventory.detail("101") is None  # prefetch is off in this rig

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from ispbx.detail import DetailConfigError, load_detail_ini, parse_detail_ini
+from ispbx.pbx.detail import DetailConfigError, load_detail_ini, parse_detail_ini
 from ispbx.settings import BUNDLED_DETAIL_INI
 
 

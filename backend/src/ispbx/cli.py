@@ -1,0 +1,37 @@
+"""The ``ispbx`` command (also ``python -m ispbx`` and ``backend/src/main.py``): settings →
+uvicorn. A bad setting or detail ini exits 2 with one line."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+
+import uvicorn
+
+from ispbx.app import Server, create_app, end_event_streams
+from ispbx.logs import configure_logging, uvicorn_log_config
+from ispbx.pbx.detail import DetailConfigError, load_detail_ini
+from ispbx.settings import SettingsError, load_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    configure_logging()
+    try:
+        settings = load_settings()
+        fields = load_detail_ini(settings.detail_ini)  # an unknown section stops the start
+    except (SettingsError, DetailConfigError) as exc:
+        print(f"ispbx: {exc}", file=sys.stderr)
+        return 2
+    app = create_app(settings, fields)
+    config = uvicorn.Config(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=uvicorn_log_config(),
+        timeout_graceful_shutdown=5,
+    )
+    server = Server(config, on_exit=lambda: end_event_streams(app))
+    # uvicorn re-raises the captured Ctrl-C after a clean shutdown; uvicorn.run() swallows it too.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    return 0
