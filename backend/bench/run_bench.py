@@ -296,6 +296,9 @@ class Result:
     poll_bytes: int = 0
     naive_seconds: float = 0.0
     naive_connect: float = 0.0
+    reload_seconds: float = 0.0
+    refresh_visible: float = 0.0
+    refresh_actions: Counter[str] = field(default_factory=Counter)
     wall: float = 0.0
 
 
@@ -401,6 +404,31 @@ def poll_304(loop: LoopThread, service: Service, lab: Lab, result: Result) -> No
                 if phone.registered:
                     loop.run(phone.unregister())
             loop.run(phone.close())
+
+
+def targeted_refresh(
+    service: Service, lab: Lab, proxy: AmiCountingProxy, result: Result, names: dict[int, str]
+) -> None:
+    """Change one endpoint's caller ID in pjsip.conf, ``module reload res_pjsip.so``, and time
+    until GET /endpoints/{ext} shows it; count the AMI actions the reload set off."""
+    ext = FIRST + result.endpoints // 2
+    renamed = f"Renamed {ext}"
+    time.sleep(1.05)  # Asterisk skips a reload when the file's mtime second did not change
+    changed = {**names, ext: renamed}
+    lab.write_pjsip({"pjsip.conf": generate_pjsip(result.endpoints, first=FIRST, names=changed)})
+    before = proxy.counts()
+    started = time.perf_counter()
+    lab.reload_pjsip()
+    result.reload_seconds = time.perf_counter() - started
+
+    def shows_it() -> bool:
+        body = json.loads(service.get(f"/endpoints/{ext}").body)
+        return renamed in (body["details"]["endpoint"].get("callerid") or "")
+
+    wait_until(shows_it, 30, "the changed caller ID", service)
+    result.refresh_visible = time.perf_counter() - started
+    time.sleep(1.0)  # anything else the reload set off is on the wire by now
+    result.refresh_actions = actions_between(before, proxy.counts())
 
 
 async def naive(lab: Lab, names: list[str], result: Result) -> None:
@@ -517,14 +545,9 @@ def run_one(n: int, loop: LoopThread, floor: FloorServer) -> Result:
         result.rss_kb, result.hwm_kb = service.rss()
         progress(f"N={n}: prefetch {result.prefetch_seconds:.2f} s; measuring latencies")
 
-        measure_latencies(service, lab, proxy, floor, result)
-
-        progress(f"N={n}: REGISTER → visible")
-        register_rounds(loop, service, lab, proxy, result)
-        progress(f"N={n}: polling client (304 share)")
-        poll_304(loop, service, lab, result)
-        progress(f"N={n}: the seed's naive approach (PJSIPShowEndpoint x {n})")
-        asyncio.run(naive(lab, [str(FIRST + i) for i in range(n)], result))
+        measure_running(
+            loop, floor, service=service, lab=lab, proxy=proxy, result=result, names=names
+        )
         result.wall = time.perf_counter() - began
         ok = True
     if ok and not os.environ.get("BENCH_KEEP_LOGS"):
@@ -532,6 +555,29 @@ def run_one(n: int, loop: LoopThread, floor: FloorServer) -> Result:
     else:
         progress(f"N={n}: service log kept in {workdir}")
     return result
+
+
+def measure_running(
+    loop: LoopThread,
+    floor: FloorServer,
+    *,
+    service: Service,
+    lab: Lab,
+    proxy: AmiCountingProxy,
+    result: Result,
+    names: dict[int, str],
+) -> None:
+    """Everything measured once the service is synced and prefetched."""
+    n = result.endpoints
+    measure_latencies(service, lab, proxy, floor, result)
+    progress(f"N={n}: REGISTER → visible")
+    register_rounds(loop, service, lab, proxy, result)
+    progress(f"N={n}: polling client (304 share)")
+    poll_304(loop, service, lab, result)
+    progress(f"N={n}: one endpoint changed + module reload res_pjsip.so")
+    targeted_refresh(service, lab, proxy, result, names)
+    progress(f"N={n}: the seed's naive approach (PJSIPShowEndpoint x {n})")
+    asyncio.run(naive(lab, [str(FIRST + i) for i in range(n)], result))
 
 
 # -- report --------------------------------------------------------------------------------------
@@ -613,6 +659,14 @@ def report(result: Result) -> list[str]:
         f" 304 share {r.polls_304}/{r.polls} = {100 * r.polls_304 / max(1, r.polls):.0f} %,"
         f" {r.poll_bytes:,} body bytes received",
         "",
+        "One endpoint's caller ID changed in pjsip.conf, then module reload res_pjsip.so",
+        f"  Asterisk's own reload (asterisk -rx, until it returns)  {r.reload_seconds:.2f} s",
+        f"  reload start → change visible in GET /endpoints/{{ext}}  {r.refresh_visible:.2f} s"
+        f" ({r.refresh_visible / max(r.reload_seconds, 1e-9):.2f}x Asterisk's reload)",
+        f"  AMI actions it set off: {without_ping(r.refresh_actions)} ("
+        + ", ".join(f"{k} {v}" for k, v in sorted(r.refresh_actions.items()) if k != "Ping")
+        + f"; before the targeted refresh: 5 lists + {r.endpoints:,} PJSIPShowEndpoint)",
+        "",
         "The seed's naive GET /endpoints: fresh AMI connection + PJSIPShowEndpoint per endpoint",
         f"  {r.naive_seconds:.2f} s for {r.endpoints:,} endpoints (connect+login"
         f" {r.naive_connect * 1000:.1f} ms, {r.naive_seconds / r.endpoints * 1000:.2f} ms/endpoint)"
@@ -668,6 +722,13 @@ TARGETS = [
         None,
         lambda r: f"{without_ping(r.list_actions)}",
         lambda r: without_ping(r.list_actions) == 0,
+    ),
+    Target(
+        "AMI actions, one endpoint edited + reload",
+        "≤ 20",
+        None,
+        lambda r: f"{without_ping(r.refresh_actions)}",
+        lambda r: 0 < without_ping(r.refresh_actions) <= 20,
     ),
     Target(
         "service RSS after prefetch",
