@@ -335,7 +335,7 @@ class OptionTable:
         `objects` are (type, id, loadable) for every non-template section, in file order
         (includes spliced in). Asterisk compares an id only with the objects of that type it has
         already created, so a repeated id whose first section failed to load is no duplicate.
-        For ``global`` and ``system`` any second section of the type counts.
+        For ``global`` any second section counts, whatever its name.
         """
         created: dict[str, set[str]] = {}
         counts: dict[str, int] = {}
@@ -347,9 +347,9 @@ class OptionTable:
             counts[obj_type] = counts.get(obj_type, 0) + 1
             if spec.single_object and counts[obj_type] > 1:
                 reason = (
-                    f"more than one {obj_type} section: Asterisk loads no {obj_type} settings "
-                    f'from the file ("configuration contains more than one object of type '
-                    f"'{obj_type}'\")"
+                    f"more than one {obj_type} section: Asterisk uses none of them and applies "
+                    f'the defaults, on a reload too ("At most one pjsip.conf type={obj_type} '
+                    f'object can be defined.")'
                 )
                 skipped[obj_type] = Problem(obj_type, "", name, "more_than_one", reason)
             elif name in created.setdefault(obj_type, set()):
