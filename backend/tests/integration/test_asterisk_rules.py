@@ -676,3 +676,64 @@ def test_sections_of_unknown_types_are_silently_ignored(reload_lab: Lab) -> None
     assert "c1" not in reload_lab.cli("pjsip show contacts").stdout
     assert [p.code for p in TABLE.check_type("Endpoint")] == ["unknown_type"]
     assert [p.code for p in TABLE.check_type("contact")] == ["not_from_file"]
+
+
+# -- transports and registrations (each transport binds its own port) ---------------------------
+
+TRANSPORT_CASES = [
+    "protocol = tcp\nbind = 127.0.0.1:{port}\n",
+    "protocol = TCP\nbind = 127.0.0.1:{port}\n",
+    "protocol = bogus\nbind = 127.0.0.1:{port}\n",
+    "protocol = tcp\n",
+    "protocol = tcp\nbind = bogus\n",
+    "protocol = tcp\nbind = 127.0.0.1:{port}\ntos = bogus\n",
+    "protocol = tcp\nbind = 127.0.0.1:{port}\ntos = af41\n",
+    "protocol = tcp\nbind = 127.0.0.1:{port}\nexternal_signaling_port = 70000\n",
+    "protocol = tcp\nbind = 127.0.0.1:{port}\ntcp_keepalive_idle_time = abc\n",
+    "protocol = tcp\nbind = 127.0.0.1:{port}\ntcp_keepalive_idle_time = -5\n",
+    "protocol = tcp\nbind = 127.0.0.1:{port}\nmethod = bogus\n",
+    "protocol = tcp\nbind = 127.0.0.1:{port}\nmethod =\n",
+    "protocol = tcp\nbind = 127.0.0.1:{port}\nlocal_net = bogus\n",
+    "protocol = tcp\nbind = 127.0.0.1:{port}\nlocal_net = 127.0.0.0/8\nlocal_net = 10.0.0.0/8\n",
+    "protocol = tcp\nbind = 127.0.0.1:{port}\nwebsocket_write_timeout = 0\n",
+    "protocol = tcp\nbind = 127.0.0.1:{port}\nverify_server = maybe\n",
+    "protocol = tcp\nbind = 127.0.0.1:{port}\ncos = abc\n",
+    "protocol = udp\nbind = 127.0.0.1:{port}\nasync_operations = 5\n",
+    "protocol = udp\nbind = 127.0.0.1:{port}\nallow_reload = yes\nfoo = 1\n",
+]
+REGISTRATION_CASES = [
+    "server_uri = sip:127.0.0.1:{port}\nclient_uri = sip:me@127.0.0.1:{port}\n",
+    "client_uri = sip:me@127.0.0.1:{port}\n",
+    "server_uri = sip:127.0.0.1:{port}\nclient_uri = sip:me@127.0.0.1:{port}\nline = yes\n",
+    "server_uri = sip:127.0.0.1:{port}\nclient_uri = sip:me@127.0.0.1:{port}\n"
+    "retry_interval = abc\n",
+    "server_uri = sip:127.0.0.1:{port}\nclient_uri = sip:me@127.0.0.1:{port}\n"
+    "line = yes\nendpoint = x\n",
+]
+
+
+def test_check_object_predicts_transports_and_registrations(rootfs: None) -> None:
+    port = free_port()  # nothing listens there: registrations go nowhere
+    transports = [case.format(port=free_port()) for case in TRANSPORT_CASES]
+    registrations = [case.format(port=port) for case in REGISTRATION_CASES]
+    text = TRANSPORT + "[x]\ntype = endpoint\n"
+    text += "".join(f"[tr{i}]\ntype = transport\n{body}" for i, body in enumerate(transports))
+    text += "".join(f"[re{i}]\ntype = registration\n{body}" for i, body in enumerate(registrations))
+    config = parse_text(text)
+    with lab_running("transports", {"pjsip.conf": text}) as lab:
+        present = loaded(lab)["transport"]
+        log = log_text(lab)
+    refused_registrations = {
+        name for obj_type, name in not_created(log) if obj_type == "registration"
+    }
+    wrong = []
+    for obj_type, count in (("transport", len(transports)), ("registration", len(registrations))):
+        for index in range(count):
+            name = f"{obj_type[:2]}{index}"
+            predicted = not refusals(config, obj_type, name)
+            actual = (
+                name in present if obj_type == "transport" else name not in refused_registrations
+            )
+            if predicted != actual:
+                wrong.append(f"{name}: Asterisk loads it: {actual}")
+    assert wrong == []
