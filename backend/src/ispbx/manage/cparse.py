@@ -8,6 +8,7 @@ Python, so that a value the service accepts is a value Asterisk accepts.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 
@@ -50,6 +51,7 @@ def _strtol_digits(text: str) -> tuple[int, str] | None:
     return int(digits, base), str(base)
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_c_integer(value: str, *, signed: bool) -> int | None:
     """ast_parse_arg(PARSE_INT32 / PARSE_UINT32): the whole value must be a number in base 0.
 

@@ -49,6 +49,7 @@ DIGEST_LENGTHS = {"md5": 32, "sha-256": 64, "sha-512-256": 64}
 SESSION_TIMER_MIN = 90
 RTP_PORT_MIN = 1024
 SUGGESTIONS = 3
+CHECK_CACHE_SIZE = 65536
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,8 @@ class OptionTable:
         excluded = set(data.get("codecs_not_in_all", ()))
         self.codecs_in_all: tuple[str, ...] = tuple(c for c in self.codecs if c not in excluded)
         self._codec_names = {name.lower(): name for name in self.codecs}
+        # Thousands of sections repeat the same lines (templates): check each line once.
+        self._checked: dict[tuple[str, str, str], tuple[Problem, ...]] = {}
         self._types = {
             name: ObjectType(
                 name=name,
@@ -237,6 +240,15 @@ class OptionTable:
 
     def check(self, obj_type: str, option: str, value: str) -> list[Problem]:
         """Problems of one ``option = value`` line of an object of type `obj_type`."""
+        key = (obj_type, option, value)
+        found = self._checked.get(key)
+        if found is None:
+            if len(self._checked) >= CHECK_CACHE_SIZE:
+                self._checked.clear()
+            found = self._checked[key] = tuple(self._check(obj_type, option, value))
+        return list(found)
+
+    def _check(self, obj_type: str, option: str, value: str) -> list[Problem]:
         spec_type = self._types.get(obj_type)
         if spec_type is None:
             return self.check_type(obj_type)
