@@ -575,6 +575,18 @@ def test_a_repeat_of_an_object_that_failed_is_no_duplicate(rootfs: None) -> None
     assert TABLE.duplicate_objects(parse_text_unchecked(text)) == {}
 
 
+def test_a_duplicate_whose_second_copy_is_invalid_still_skips_the_type(rootfs: None) -> None:
+    text = (
+        TRANSPORT + "[z]\ntype = endpoint\n[z]\ntype = endpoint\nfoo = 1\n[ok]\ntype = endpoint\n"
+    )
+    with lab_running("dupbad", {"pjsip.conf": text}) as lab:
+        present = loaded(lab)["endpoint"]
+        log = log_text(lab)
+    assert present == set()
+    assert "configuration contains a duplicate object: 'z' of type 'endpoint'" in log
+    assert set(TABLE.duplicate_objects(parse_text_unchecked(text))) == {"endpoint"}
+
+
 def test_two_global_sections_load_no_global_settings(rootfs: None) -> None:
     text = TRANSPORT + "[g1]\ntype = global\nmax_forwards = 11\n[g2]\ntype = global\n"
     with lab_running("globals", {"pjsip.conf": text}) as lab:
@@ -737,3 +749,16 @@ def test_check_object_predicts_transports_and_registrations(rootfs: None) -> Non
             if predicted != actual:
                 wrong.append(f"{name}: Asterisk loads it: {actual}")
     assert wrong == []
+
+
+def test_the_log_names_an_included_file_but_not_the_main_one(rootfs: None) -> None:
+    files = {
+        "pjsip.conf": TRANSPORT + "[main]\ntype = endpoint\nrtp_timeout = abc\n#include inc.conf\n",
+        "inc.conf": "\n\n[inc]\ntype = endpoint\nrtp_timeout = xyz\n",
+    }
+    with lab_running("include", files) as lab:
+        log = log_text(lab)
+        inside = lab.inside
+    assert "Error parsing rtp_timeout=abc at line 8 of \n" in log
+    assert f"Error parsing rtp_timeout=xyz at line 5 of {inside}/etc/inc.conf\n" in log
+    assert ("endpoint", "inc") in not_created(log)

@@ -421,6 +421,12 @@ def test_a_repeat_of_an_object_that_failed_to_load_is_no_duplicate(table: Option
     assert table.duplicate_objects([("endpoint", "z", False), ("endpoint", "z", True)]) == {}
 
 
+def test_a_repeat_that_is_itself_invalid_is_still_a_duplicate(table: OptionTable) -> None:
+    assert list(table.duplicate_objects([("endpoint", "z", True), ("endpoint", "z", False)])) == [
+        "endpoint"
+    ]
+
+
 def test_two_global_sections_skip_global(table: OptionTable) -> None:
     skipped = table.duplicate_objects([("global", "global", True), ("global", "g2", False)])
     assert skipped["global"].code == "more_than_one"
