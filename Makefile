@@ -25,10 +25,10 @@ test: lint typecheck
 	cd backend && $(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	cd backend && $(PY) -m ruff check src tests bench && $(PY) -m ruff format --check src tests bench
+	cd backend && $(PY) -m ruff check src tests bench tools && $(PY) -m ruff format --check src tests bench tools
 
 typecheck: $(STAMP)
-	cd backend && $(PY) -m mypy
+	cd backend && $(PY) -m mypy && $(PY) -m mypy --strict tools
 
 unit: $(STAMP)
 	cd backend && $(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
