@@ -13,6 +13,7 @@ from typing import Any, cast
 import pytest
 
 from ispbx_lab.sipphone import (
+    USER_AGENT,
     Challenge,
     Registration,
     SipError,
@@ -331,7 +332,7 @@ async def test_register_and_unregister(registrar: FakeRegistrar) -> None:
     assert first.get("contact") == f"<sip:1001@127.0.0.1:{port}>"
     assert first.get("expires") == "300"
     assert first.get("max-forwards") == "70"
-    assert first.get("user-agent") == "ISPBX-TestPhone/1.0"
+    assert first.get("user-agent") == USER_AGENT == "ISPBX-Manager-lab-phone/0.1"
     last = reqs[-1]
     assert last.get("contact") == f"<sip:1001@127.0.0.1:{port}>;expires=0"
     assert last.get("expires") == "0"
