@@ -254,7 +254,8 @@ class SipPhone:
         self._transport: asyncio.DatagramTransport | None = None
         self._protocol: _Protocol | None = None
         self._local: tuple[str, int] | None = None
-        self._transactions: dict[str, _Transaction] = {}
+        # Client transactions by (branch, CSeq method): a CANCEL shares its INVITE's branch.
+        self._transactions: dict[tuple[str, str], _Transaction] = {}
         self._lock: asyncio.Lock | None = None
         self._calls: dict[str, Call] = {}  # by Call-ID
         self._server_invites: dict[str, Call] = {}  # by the branch of their INVITE
@@ -759,7 +760,8 @@ class SipPhone:
             on_provisional,
             call,
         )
-        self._transactions[branch] = tx
+        key = (branch, request.method)
+        self._transactions[key] = tx
         data = serialize(request)
         interval = self.t1
         try:
@@ -787,7 +789,7 @@ class SipPhone:
                     # Timer E: double up to T2; after a provisional answer, every T2.
                     interval = T2 if tx.provisional else min(interval * 2, T2)
         finally:
-            self._transactions.pop(branch, None)
+            self._transactions.pop(key, None)
             if not tx.future.done():
                 tx.future.cancel()
         raise SipError(f"{what} failed: no final answer in time (timeout)")
@@ -810,7 +812,7 @@ class SipPhone:
     def _on_response(self, msg: SipMessage, addr: tuple[Any, ...]) -> None:
         log.debug("SipPhone %s <<< %s", self.user, msg.start_line)
         branch = msg.top_via_branch() or ""
-        tx = self._transactions.get(branch)
+        tx = self._transactions.get((branch, msg.cseq()[1]))
         if tx is None or tx.future.done():
             self._on_late_response(msg, branch)
             return
