@@ -270,8 +270,13 @@ def _wait_for_token(path: Path, configured: list[tuple[str, str]]) -> str:
 
 def call_command(lab: Lab) -> str:
     """The command line that places a demo call on this lab."""
-    prefix = "" if lab.sip_port == 5060 else f"ISPBX_LAB_SIP_PORT={lab.sip_port} "
-    return f"{prefix}{sys.executable} -m ispbx_lab call {DEMO_CALLER} {DEMO_PHONES[0]}"
+    settings = []
+    if lab.name != "dev":
+        settings.append(f"ISPBX_LAB_NAME={lab.name} ")
+    if lab.sip_port != 5060:
+        settings.append(f"ISPBX_LAB_SIP_PORT={lab.sip_port} ")
+    command = f"{sys.executable} -m ispbx_lab call {DEMO_CALLER} {DEMO_PHONES[0]}"
+    return "".join(settings) + command
 
 
 def _banner(lab: Lab, base: str, token: str, log_path: Path, started_lab: bool) -> str:
