@@ -47,7 +47,7 @@ def up(lab: Lab) -> None:
 
 def call(lab: Lab, args: list[str]) -> int:
     """Place one call through the lab and print how it goes (Ctrl-C hangs up)."""
-    from ispbx_lab.demo import DemoFailed, find_account
+    from ispbx_lab.accounts import AccountError, find_account
     from ispbx_lab.sipphone import Call, SipError, call_blocking
 
     parser = argparse.ArgumentParser(
@@ -63,7 +63,7 @@ def call(lab: Lab, args: list[str]) -> int:
     conf = lab.pjsip_conf if lab.pjsip_conf.exists() else SAMPLE_PJSIP
     try:
         account = find_account(conf, options.caller)
-    except DemoFailed as exc:
+    except AccountError as exc:
         print(f"call: {exc}", file=sys.stderr)
         return 1
 
@@ -123,5 +123,13 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def run(argv: list[str]) -> int:
+    """``main``, quiet on a Ctrl-C that comes before a command handles it (while importing)."""
+    try:
+        return main(argv)
+    except KeyboardInterrupt:
+        return 130
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(run(sys.argv))

@@ -20,13 +20,12 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
 from ispbx.pjsip.model import PjsipConfigError
-from ispbx.pjsip.parser import parse_file
 from ispbx.settings import load_settings
+from ispbx_lab.accounts import AccountError, find_account, read_accounts
 from ispbx_lab.lab import Lab, ensure_rootfs
 from ispbx_lab.sipmsg import user_of
 from ispbx_lab.sipphone import Call, SipError, SipPhone
@@ -48,53 +47,6 @@ class DemoStopped(BaseException):
 
 class DemoFailed(RuntimeError):
     """The demo cannot run; the message is one line."""
-
-
-@dataclass(frozen=True)
-class Account:
-    """A SIP account of the loaded pjsip.conf that a softphone may use."""
-
-    extension: str
-    username: str
-    password: str
-    codecs: str
-
-
-@dataclass(frozen=True)
-class Transport:
-    protocol: str
-    bind: str
-
-
-def read_accounts(pjsip_conf: Path) -> tuple[list[Account], list[Transport]]:
-    """The userpass accounts and transports of a pjsip.conf, as Asterisk would load them."""
-    config = parse_file(pjsip_conf)
-    accounts: list[Account] = []
-    for name, endpoint in config.objects("endpoint").items():
-        auth_name = endpoint.options.get("auth", "").split(",")[0].strip()
-        auth = config.auth(auth_name) if auth_name else None
-        if auth is None or auth.get("auth_type", "userpass") != "userpass":
-            continue
-        username = auth.get("username") or name
-        accounts.append(
-            Account(name, username, auth.get("password", ""), endpoint.options.get("allow", ""))
-        )
-    transports = [
-        Transport(t.options.get("protocol", "udp"), t.options.get("bind", ""))
-        for t in config.objects("transport").values()
-    ]
-    return accounts, transports
-
-
-def find_account(pjsip_conf: Path, extension: str) -> Account:
-    try:
-        accounts, _ = read_accounts(pjsip_conf)
-    except PjsipConfigError as exc:
-        raise DemoFailed(f"cannot read {pjsip_conf}: {exc}") from exc
-    for account in accounts:
-        if account.extension == extension:
-            return account
-    raise DemoFailed(f"{pjsip_conf} has no endpoint {extension!r} with a userpass auth")
 
 
 # -- signals ---------------------------------------------------------------------------------
@@ -184,7 +136,7 @@ def run_demo(lab: Lab, env: Mapping[str, str] | None = None) -> int:
         asyncio.run(_run_phones(lab, stopper))
     except DemoStopped:
         pass
-    except DemoFailed as exc:
+    except (DemoFailed, AccountError) as exc:
         failure = str(exc)
     finally:
         stopper.ignore_further()

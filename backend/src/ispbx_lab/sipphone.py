@@ -159,6 +159,7 @@ class Call:
     # Outgoing: our ACK of the 2xx, and ACKs of failure answers by branch (resent on demand).
     ack: bytes | None = field(default=None, repr=False)
     failure_acks: dict[str, bytes] = field(default_factory=dict, repr=False)
+    proceeding: bool = field(default=False, repr=False)  # outgoing: a 1xx came
     cancelling: bool = field(default=False, repr=False)
     rtp: socket.socket | None = field(default=None, repr=False)
     tasks: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
@@ -507,9 +508,10 @@ class SipPhone:
                     reason=response.reason,
                 )
         except BaseException as exc:
-            if call.state == "ringing" and not call.cancelling and call.invite is not None:
-                # Cancelled or timed out while it rings: tell the other side, best effort.
-                self._spawn(self._send_cancel(call))
+            if call.proceeding and not call.cancelling and call.invite is not None:
+                # Cancelled or timed out while it rings: tell the other side at once (a task
+                # might not run before the phone closes), best effort.
+                self._send(serialize(build_cancel(call.invite)), call.peer)
             self._end(call, _failure_reason(exc))
             raise
         self._confirm_outgoing(call, response)
@@ -559,6 +561,7 @@ class SipPhone:
         return SipMessage(f"INVITE {uri} SIP/2.0", headers, body)
 
     def _on_progress(self, call: Call, response: SipMessage) -> None:
+        call.proceeding = True
         if response.status in (180, 183) and call.ringing_at is None:
             call.ringing_at = time.monotonic()
             self._notify(call)

@@ -1097,3 +1097,16 @@ def test_threaded_phone_answers_a_call_while_the_test_blocks() -> None:
             fake.transport.close()
 
     asyncio.run(scenario())
+
+
+async def test_a_ringing_call_whose_task_is_cancelled_sends_cancel(pbx: FakePbx) -> None:
+    async with _call_phone(pbx) as phone:
+        placing = asyncio.ensure_future(phone.call("102"))
+        invite, addr = await asyncio.wait_for(pbx.inbox.get(), 1)
+        pbx.answer(invite, addr, 180, "Ringing")
+        await asyncio.sleep(0.05)
+        placing.cancel()  # e.g. Ctrl-C in `python -m ispbx_lab call`
+        with pytest.raises(asyncio.CancelledError):
+            await placing
+    cancel = await pbx.expect("CANCEL")  # sent although the phone closed right after
+    assert cancel.top_via_branch() == invite.top_via_branch()
