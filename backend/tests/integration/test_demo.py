@@ -261,3 +261,19 @@ def test_building_the_lab_says_so_once(
     )
     lab_module.ensure_rootfs()
     assert capsys.readouterr().err == ""
+
+
+def test_the_banner_accounts_are_the_sample_pjsip_conf() -> None:
+    from ispbx_lab.accounts import read_accounts
+    from ispbx_lab.demo import call_command
+    from ispbx_lab.lab import SAMPLE_PJSIP
+
+    accounts, transports = read_accounts(SAMPLE_PJSIP)
+    assert [(a.extension, a.username, a.password) for a in accounts] == [
+        (n, n, f"{n}pass") for n in ("101", "102", "103", "104")
+    ]
+    assert [(t.protocol, t.bind) for t in transports] == [("udp", "127.0.0.1:5060")]
+    assert call_command(Lab()).endswith(" -m ispbx_lab call 103 101")
+    assert "ISPBX_LAB_SIP_PORT" not in call_command(Lab())
+    other = call_command(Lab(name="x", sip_port=5070))
+    assert other.startswith("ISPBX_LAB_NAME=x ISPBX_LAB_SIP_PORT=5070 ")
