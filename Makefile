@@ -12,6 +12,7 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): $(VENV)/bin/python backend/pyproject.toml
+	@echo "installing the backend…"
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e 'backend[dev]'
 	touch $(STAMP)

@@ -17,6 +17,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -74,6 +75,8 @@ def ensure_rootfs(log: Path | None = None) -> Path:
     with _file_lock(base / "rootfs.lock"):
         if _asterisk_ok(root):
             return root
+        # The first run is otherwise silent for a minute.
+        print(f"building the Asterisk lab (once, ~1 min) in {root}…", file=sys.stderr, flush=True)
         errors = [_debootstrap(base, suite, log) for suite in SUITES]
         if _asterisk_ok(root):
             return root

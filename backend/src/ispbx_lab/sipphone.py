@@ -1,39 +1,85 @@
-"""A minimal SIP "phone" for tests: REGISTER with digest auth over UDP, and un-REGISTER.
+"""The lab's SIP test phone: registers, answers calls and places them, over UDP on loopback.
 
-Tests of the product use it to make a PJSIP endpoint of a real Asterisk really
-"online" (registered, and answering Asterisk's qualify OPTIONS) and "offline".
+Tests of the product use it to make a PJSIP endpoint of a real Asterisk really "online"
+(registered, answering Asterisk's qualify OPTIONS), "offline", "Ringing" and "In use"; the demo
+uses it for its phones. It is an honest user agent of its own (``ISPBX-Manager-lab-phone/0.1``):
 
-Only loopback addresses are accepted, for both the registrar and the local socket.
+- REGISTER / un-REGISTER with Digest authentication (401 or 407);
+- an incoming INVITE gets 100 Trying and 180 Ringing, then, after ``ring_seconds``, 200 OK with an
+  SDP answer for PCMU on an RTP port the phone binds (it never sends media); the 200 is
+  retransmitted until the ACK comes; BYE gets 200; CANCEL gets 200 and the INVITE 487;
+- :meth:`SipPhone.call` places a call (INVITE with Digest authentication, ACK) and
+  :meth:`SipPhone.hangup` ends one (BYE, CANCEL while it rings, 486 to decline);
+- OPTIONS and NOTIFY get 200 OK, anything else 405.
+
+Only loopback addresses are accepted, for both the registrar and the local sockets.
 
 Example::
 
-    async with SipPhone("1001", "secret", registrar=("127.0.0.1", 5070)) as phone:
-        reg = await phone.register(expires=60)
-        ...  # Asterisk now sees 1001 as reachable
-        await phone.unregister()
+    async with SipPhone("101", "101pass", registrar=("127.0.0.1", 5060)) as phone:
+        await phone.register(expires=60)
+        incoming = await phone.wait_for_call(within=10)  # answered after ring_seconds
+        await incoming.ended.wait()
+        outgoing = await phone.call("102")  # returns once answered
+        await phone.hangup(outgoing)
+
+Synchronous code (tests, scripts) uses :class:`ThreadedPhone`, :func:`register_blocking`,
+:func:`unregister_blocking` and :func:`call_blocking`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import ipaddress
+import contextlib
 import logging
-import re
 import secrets
+import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal, TypeVar
+
+from ispbx_lab.sdp import CONTENT_TYPE as SDP_CONTENT_TYPE
+from ispbx_lab.sdp import SdpAudio, build_sdp, parse_sdp
+from ispbx_lab.sipmsg import (
+    Challenge,
+    SipMessage,
+    bracket_host,
+    build_ack_for_failure,
+    build_authorization,
+    build_cancel,
+    build_response,
+    digest_response,
+    hostport,
+    loopback_host,
+    new_branch,
+    new_tag,
+    parse_challenge,
+    parse_message,
+    parse_name_addr,
+    pick_challenge,
+    serialize,
+    split_header_values,
+    tag_of,
+    uri_key,
+    user_of,
+    via_params,
+    with_tag,
+)
 
 __all__ = [
+    "USER_AGENT",
+    "Call",
     "Challenge",
     "Registration",
     "SipError",
     "SipMessage",
     "SipPhone",
+    "ThreadedPhone",
     "build_authorization",
+    "call_blocking",
     "digest_response",
     "parse_challenge",
     "parse_message",
@@ -43,32 +89,20 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+USER_AGENT = "ISPBX-Manager-lab-phone/0.1"
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, NOTIFY"
 T1 = 0.5  # RFC 3261 round-trip estimate (s)
-T2 = 4.0  # RFC 3261 maximum retransmit interval for non-INVITE requests (s)
+T2 = 4.0  # RFC 3261 maximum retransmit interval for non-INVITE requests and 2xx (s)
 MAX_AUTH_ROUNDS = 3
+INCOMING_QUEUE = 16  # incoming calls kept for wait_for_call(); older ones are dropped
+ENDED_KEEP = 32.0  # s an ended call is remembered, to answer retransmissions (64*T1)
+T = TypeVar("T")
 
-_COMPACT_HEADERS = {
-    "i": "call-id",
-    "m": "contact",
-    "e": "content-encoding",
-    "l": "content-length",
-    "c": "content-type",
-    "f": "from",
-    "s": "subject",
-    "k": "supported",
-    "t": "to",
-    "v": "via",
-    "o": "event",
-}
-
-_HASHES: dict[str, Callable[[bytes], Any]] = {
-    "MD5": hashlib.md5,
-    "SHA-256": hashlib.sha256,
-}
+CallState = Literal["ringing", "active", "ended"]
 
 
 class SipError(Exception):
-    """A REGISTER failed: non-2xx final answer, timeout or an unusable challenge.
+    """A REGISTER or a call failed: non-2xx final answer, timeout or an unusable challenge.
 
     ``str()`` names the request and, when there is one, the status line of the answer.
     """
@@ -89,369 +123,59 @@ class Registration:
     call_id: str
 
 
-# --------------------------------------------------------------------------- parsing
+@dataclass(eq=False)
+class Call:
+    """One call of the phone (a SIP dialog), incoming or outgoing.
 
-
-@dataclass
-class SipMessage:
-    """A SIP request or response; header look-ups ignore case and accept compact forms."""
-
-    start_line: str
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes = b""
-
-    @property
-    def is_response(self) -> bool:
-        return self.start_line.startswith("SIP/")
-
-    @property
-    def status(self) -> int:
-        """Status code of a response (0 for a request)."""
-        if not self.is_response:
-            return 0
-        parts = self.start_line.split(" ", 2)
-        try:
-            return int(parts[1])
-        except (IndexError, ValueError):
-            return 0
-
-    @property
-    def reason(self) -> str:
-        parts = self.start_line.split(" ", 2)
-        return parts[2] if self.is_response and len(parts) > 2 else ""
-
-    @property
-    def method(self) -> str:
-        """Method of a request (empty string for a response)."""
-        return "" if self.is_response else self.start_line.split(" ", 1)[0].upper()
-
-    def get(self, name: str) -> str | None:
-        """First value of header ``name`` (long or compact form), or None."""
-        values = self.get_all(name)
-        return values[0] if values else None
-
-    def get_all(self, name: str) -> list[str]:
-        """All header lines named ``name``, in order (not split on commas)."""
-        key = _canonical_header(name)
-        return [value for hname, value in self.headers if _canonical_header(hname) == key]
-
-    def cseq(self) -> tuple[int, str]:
-        raw = self.get("cseq") or ""
-        parts = raw.split()
-        try:
-            return int(parts[0]), parts[1].upper() if len(parts) > 1 else ""
-        except (IndexError, ValueError):
-            return 0, ""
-
-    def top_via_branch(self) -> str | None:
-        via = self.get("via")
-        if via is None:
-            return None
-        first = split_header_values(via)[0]
-        return _via_params(first).get("branch")
-
-
-def _canonical_header(name: str) -> str:
-    low = name.strip().lower()
-    return _COMPACT_HEADERS.get(low, low)
-
-
-def parse_message(data: bytes) -> SipMessage:
-    """Parse one SIP message from a datagram. Raises ValueError if it is not SIP."""
-    sep = data.find(b"\r\n\r\n")
-    if sep >= 0:
-        head, body = data[:sep], data[sep + 4 :]
-    else:
-        sep = data.find(b"\n\n")
-        head, body = (data[:sep], data[sep + 2 :]) if sep >= 0 else (data, b"")
-    lines = head.decode("utf-8", errors="replace").replace("\r\n", "\n").split("\n")
-    while lines and not lines[0].strip():
-        lines.pop(0)  # keep-alive CRLFs in front
-    if not lines:
-        raise ValueError("empty SIP message")
-    start = lines[0].strip()
-    if not (start.startswith("SIP/2.0 ") or start.endswith(" SIP/2.0")):
-        raise ValueError(f"not a SIP start line: {start!r}")
-    headers: list[tuple[str, str]] = []
-    for line in lines[1:]:
-        if line[:1] in (" ", "\t") and headers:  # folded continuation line
-            name, value = headers[-1]
-            headers[-1] = (name, f"{value} {line.strip()}")
-            continue
-        if ":" not in line:
-            continue
-        name, value = line.split(":", 1)
-        headers.append((_canonical_header(name), value.strip()))
-    msg = SipMessage(start, headers, body)
-    length = msg.get("content-length")
-    if length is not None and length.isdigit():
-        msg.body = body[: int(length)]
-    return msg
-
-
-def split_header_values(value: str) -> list[str]:
-    """Split a comma-separated header value, respecting quotes and ``<...>``."""
-    parts: list[str] = []
-    buf: list[str] = []
-    in_quotes = False
-    in_angle = False
-    escaped = False
-    for ch in value:
-        if escaped:
-            escaped = False
-        elif in_quotes and ch == "\\":
-            escaped = True
-        elif ch == '"':
-            in_quotes = not in_quotes
-        elif not in_quotes and ch == "<":
-            in_angle = True
-        elif not in_quotes and ch == ">":
-            in_angle = False
-        elif ch == "," and not in_quotes and not in_angle:
-            parts.append("".join(buf).strip())
-            buf = []
-            continue
-        buf.append(ch)
-    parts.append("".join(buf).strip())
-    return [p for p in parts if p]
-
-
-def _parse_params(text: str) -> dict[str, str]:
-    """``;a=1;b;c="x"`` -> {"a": "1", "b": "", "c": "x"} (names lower-cased)."""
-    params: dict[str, str] = {}
-    for raw in text.split(";"):
-        item = raw.strip()
-        if not item:
-            continue
-        name, _, value = item.partition("=")
-        params[name.strip().lower()] = value.strip().strip('"')
-    return params
-
-
-def _via_params(via: str) -> dict[str, str]:
-    _, _, params = via.partition(";")
-    return _parse_params(params)
-
-
-def parse_name_addr(value: str) -> tuple[str, dict[str, str]]:
-    """Split a Contact/To/From value into (URI, header parameters)."""
-    value = value.strip()
-    if "<" in value:
-        lt = value.index("<")
-        gt = value.find(">", lt)
-        if gt < 0:
-            return value[lt + 1 :], {}
-        return value[lt + 1 : gt].strip(), _parse_params(value[gt + 1 :])
-    uri, _, params = value.partition(";")
-    return uri.strip(), _parse_params(params)
-
-
-def _uri_key(uri: str) -> str:
-    """Comparable form of a SIP URI: no scheme, no URI parameters, lower-case."""
-    uri = uri.strip()
-    low = uri.lower()
-    for scheme in ("sips:", "sip:"):
-        if low.startswith(scheme):
-            uri = uri[len(scheme) :]
-            break
-    uri = uri.split(";", 1)[0].split("?", 1)[0]
-    user, at, hostport = uri.rpartition("@")
-    return f"{user}{at}{hostport.lower()}"
-
-
-# --------------------------------------------------------------------------- digest
-
-
-@dataclass
-class Challenge:
-    """A parsed ``WWW-Authenticate`` / ``Proxy-Authenticate`` Digest challenge."""
-
-    realm: str
-    nonce: str
-    algorithm: str | None = None  # as sent (None when absent, meaning MD5)
-    qop: list[str] = field(default_factory=list)
-    opaque: str | None = None
-    stale: bool = False
-
-    @property
-    def hash_name(self) -> str:
-        """Algorithm without a ``-sess`` suffix, upper-case (``MD5``, ``SHA-256``)."""
-        alg = (self.algorithm or "MD5").upper()
-        return alg.removesuffix("-SESS")
-
-    @property
-    def supported(self) -> bool:
-        qop_ok = not self.qop or bool({"auth", "auth-int"} & set(self.qop))
-        return self.hash_name in _HASHES and qop_ok
-
-
-_AUTH_PARAM = re.compile(r'([A-Za-z0-9_-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
-
-
-def parse_challenge(value: str) -> Challenge:
-    """Parse a Digest challenge header value. Raises ValueError if it is not Digest."""
-    scheme, _, rest = value.strip().partition(" ")
-    if scheme.lower() != "digest":
-        raise ValueError(f"not a Digest challenge: {value!r}")
-    params: dict[str, str] = {}
-    for match in _AUTH_PARAM.finditer(rest):
-        quoted, token = match.group(2), match.group(3)
-        raw = quoted if quoted is not None else token
-        params[match.group(1).lower()] = re.sub(r"\\(.)", r"\1", raw)
-    if "nonce" not in params:
-        raise ValueError(f"Digest challenge without nonce: {value!r}")
-    qop = [q.strip().lower() for q in params.get("qop", "").split(",") if q.strip()]
-    return Challenge(
-        realm=params.get("realm", ""),
-        nonce=params["nonce"],
-        algorithm=params.get("algorithm"),
-        qop=qop,
-        opaque=params.get("opaque"),
-        stale=params.get("stale", "").lower() == "true",
-    )
-
-
-def _hex(hash_name: str, text: str) -> str:
-    digest: str = _HASHES[hash_name](text.encode("utf-8")).hexdigest()
-    return digest
-
-
-def digest_response(
-    *,
-    username: str,
-    realm: str,
-    password: str,
-    method: str,
-    uri: str,
-    nonce: str,
-    qop: str | None = None,
-    nc: str | None = None,
-    cnonce: str | None = None,
-    algorithm: str | None = None,
-    body: bytes = b"",
-) -> str:
-    """The ``response=`` value of RFC 2617 / RFC 7616 Digest.
-
-    ``algorithm`` is ``MD5`` (also when None), ``MD5-sess``, ``SHA-256`` or ``SHA-256-sess``;
-    ``qop`` is None (RFC 2069 compatibility), ``auth`` or ``auth-int``.
+    States: ``ringing`` (incoming: 180 sent; outgoing: INVITE sent), ``active`` (200 OK sent or
+    received), ``ended``. The times are ``time.monotonic()`` at the moment the phone sent or
+    received the message that caused the change: ``ringing_at`` (180 sent / first 18x received),
+    ``answered_at`` (200 sent / received), ``ended_at`` (BYE, CANCEL or final failure, either way).
     """
-    alg = (algorithm or "MD5").upper()
-    hash_name = alg.removesuffix("-SESS")
-    if hash_name not in _HASHES:
-        raise ValueError(f"unsupported digest algorithm {algorithm!r}")
-    ha1 = _hex(hash_name, f"{username}:{realm}:{password}")
-    if alg.endswith("-SESS"):
-        if not cnonce:
-            raise ValueError("-sess algorithms need a cnonce")
-        ha1 = _hex(hash_name, f"{ha1}:{nonce}:{cnonce}")
-    if qop == "auth-int":
-        body_hash: str = _HASHES[hash_name](body).hexdigest()
-        ha2 = _hex(hash_name, f"{method}:{uri}:{body_hash}")
-    else:
-        ha2 = _hex(hash_name, f"{method}:{uri}")
-    if qop:
-        if not nc or not cnonce:
-            raise ValueError("qop needs nc and cnonce")
-        return _hex(hash_name, f"{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}")
-    return _hex(hash_name, f"{ha1}:{nonce}:{ha2}")
 
+    direction: Literal["incoming", "outgoing"]
+    call_id: str
+    local_party: str  # our From (outgoing) or To (incoming) header value, with our tag
+    remote_party: str  # the other side's, with its tag once known
+    peer: tuple[str, int]  # where requests of the dialog go (Asterisk)
+    rtp_port: int
+    local_cseq: int
+    state: CallState = "ringing"
+    remote_target: str = ""  # the other side's Contact URI
+    route_set: list[str] = field(default_factory=list)
+    remote_audio: SdpAudio | None = None
+    ringing_at: float | None = None
+    answered_at: float | None = None
+    ended_at: float | None = None
+    end_reason: str = ""
+    answered: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    ended: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    # The INVITE of the dialog: theirs (incoming) or our last one (outgoing).
+    invite: SipMessage | None = field(default=None, repr=False)
+    # Incoming: our last provisional and final answer to it (resent on retransmissions).
+    provisional: bytes | None = field(default=None, repr=False)
+    final: bytes | None = field(default=None, repr=False)
+    final_acked: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    # Outgoing: our ACK of the 2xx, and ACKs of failure answers by branch (resent on demand).
+    ack: bytes | None = field(default=None, repr=False)
+    failure_acks: dict[str, bytes] = field(default_factory=dict, repr=False)
+    proceeding: bool = field(default=False, repr=False)  # outgoing: a 1xx came
+    cancelling: bool = field(default=False, repr=False)
+    rtp: socket.socket | None = field(default=None, repr=False)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
 
-def _quote(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    @property
+    def local_tag(self) -> str | None:
+        return tag_of(self.local_party)
 
+    @property
+    def remote_tag(self) -> str | None:
+        return tag_of(self.remote_party)
 
-def build_authorization(
-    challenge: Challenge,
-    *,
-    username: str,
-    password: str,
-    method: str,
-    uri: str,
-    nc: int = 1,
-    cnonce: str | None = None,
-    body: bytes = b"",
-) -> str:
-    """Value of an ``Authorization`` / ``Proxy-Authorization`` header answering ``challenge``."""
-    if not challenge.supported:
-        raise ValueError(
-            f"unsupported challenge (algorithm={challenge.algorithm}, qop={challenge.qop})"
-        )
-    qop: str | None = None
-    if challenge.qop:
-        qop = "auth" if "auth" in challenge.qop else "auth-int"
-    alg_sess = (challenge.algorithm or "").upper().endswith("-SESS")
-    if (qop or alg_sess) and cnonce is None:
-        cnonce = secrets.token_hex(8)
-    nc_text = f"{nc:08x}"
-    response = digest_response(
-        username=username,
-        realm=challenge.realm,
-        password=password,
-        method=method,
-        uri=uri,
-        nonce=challenge.nonce,
-        qop=qop,
-        nc=nc_text if qop else None,
-        cnonce=cnonce,
-        algorithm=challenge.algorithm,
-        body=body,
-    )
-    parts = [
-        f"username={_quote(username)}",
-        f"realm={_quote(challenge.realm)}",
-        f"nonce={_quote(challenge.nonce)}",
-        f"uri={_quote(uri)}",
-        f"response={_quote(response)}",
-    ]
-    if challenge.algorithm is not None:
-        parts.append(f"algorithm={challenge.algorithm}")
-    if cnonce is not None and (qop or alg_sess):
-        parts.append(f"cnonce={_quote(cnonce)}")
-    if challenge.opaque is not None:
-        parts.append(f"opaque={_quote(challenge.opaque)}")
-    if qop:
-        parts.append(f"qop={qop}")
-        parts.append(f"nc={nc_text}")
-    return "Digest " + ", ".join(parts)
-
-
-def _pick_challenge(values: list[str]) -> Challenge:
-    """Best supported Digest challenge among several header values (SHA-256 over MD5)."""
-    challenges: list[Challenge] = []
-    for value in values:
-        try:
-            challenges.append(parse_challenge(value))
-        except ValueError:
-            continue
-    usable = [c for c in challenges if c.supported]
-    if not usable:
-        raise ValueError(f"no usable Digest challenge in {values!r}")
-    usable.sort(key=lambda c: 0 if c.hash_name == "SHA-256" else 1)
-    return usable[0]
-
-
-# --------------------------------------------------------------------------- transport
-
-
-def _loopback_host(host: str) -> str:
-    """Return ``host`` as a loopback IP literal, or raise ValueError."""
-    if host.lower() == "localhost":
-        return "127.0.0.1"
-    try:
-        ip = ipaddress.ip_address(host.strip("[]"))
-    except ValueError as exc:
-        raise ValueError(f"SipPhone only talks to loopback IP addresses, not {host!r}") from exc
-    if not ip.is_loopback:
-        raise ValueError(f"SipPhone only talks to loopback addresses, not {host!r}")
-    return str(ip)
-
-
-def _hostport(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
+    @property
+    def remote_user(self) -> str:
+        """The other side's user (``103`` for a call from Asterisk's endpoint 103)."""
+        return user_of(self.remote_party)
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -475,15 +199,24 @@ class _Protocol(asyncio.DatagramProtocol):
 
 @dataclass
 class _Transaction:
+    """A client transaction waiting for its final answer (RFC 3261 17.1)."""
+
     future: asyncio.Future[SipMessage]
+    request: SipMessage
+    deadline: float
+    invite_timeout: float | None = None  # INVITE: how long to wait once it is proceeding
+    on_provisional: Callable[[SipMessage], None] | None = None
+    call: Call | None = None
     provisional: bool = False
 
 
 class SipPhone:
-    """A SIP user agent that registers one account at a registrar over UDP (loopback only).
+    """A SIP user agent for one account at a registrar over UDP (loopback only).
 
-    While open (``async with``) it answers incoming OPTIONS and NOTIFY with 200 OK, so a
-    registrar's qualify sees the phone as reachable.
+    While open (``async with``) it answers OPTIONS and NOTIFY (so a registrar's qualify sees it
+    reachable) and calls: ``ring_seconds`` after the 180 it answers with 200 OK (``None``: it
+    rings until :meth:`answer`, :meth:`hangup` or the caller's CANCEL). ``on_call_state`` is
+    called with the :class:`Call` at each change of state.
     """
 
     def __init__(
@@ -495,31 +228,40 @@ class SipPhone:
         local_host: str = "127.0.0.1",
         local_port: int = 0,
         auth_user: str | None = None,
-        user_agent: str = "ISPBX-TestPhone/1.0",
+        user_agent: str = USER_AGENT,
         timeout: float = 3.0,
         t1: float = T1,
+        ring_seconds: float | None = 0.0,
+        on_call_state: Callable[[Call], None] | None = None,
         unregister_on_exit: bool = False,
     ) -> None:
         self.user = user
         self.password = password
         self.auth_user = auth_user if auth_user is not None else user
-        self.registrar: tuple[str, int] = (_loopback_host(registrar[0]), int(registrar[1]))
-        self.local_host = _loopback_host(local_host)
+        self.registrar: tuple[str, int] = (loopback_host(registrar[0]), int(registrar[1]))
+        self.local_host = loopback_host(local_host)
         self._requested_port = local_port
         self.user_agent = user_agent
         self.timeout = timeout
         self.t1 = t1
+        self.ring_seconds = ring_seconds
+        self.on_call_state = on_call_state
         self.unregister_on_exit = unregister_on_exit
 
-        self.call_id = f"{secrets.token_hex(12)}@{_host(self.local_host)}"
-        self.from_tag = secrets.token_hex(6)
+        self.call_id = f"{secrets.token_hex(12)}@{bracket_host(self.local_host)}"
+        self.from_tag = new_tag()
         self._cseq = secrets.randbelow(1000) + 1
         self._nc: dict[str, int] = {}  # nonce -> last nonce-count used
         self._transport: asyncio.DatagramTransport | None = None
         self._protocol: _Protocol | None = None
         self._local: tuple[str, int] | None = None
-        self._transactions: dict[str, _Transaction] = {}
+        # Client transactions by (branch, CSeq method): a CANCEL shares its INVITE's branch.
+        self._transactions: dict[tuple[str, str], _Transaction] = {}
         self._lock: asyncio.Lock | None = None
+        self._calls: dict[str, Call] = {}  # by Call-ID
+        self._server_invites: dict[str, Call] = {}  # by the branch of their INVITE
+        self._incoming: asyncio.Queue[Call] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self.registered = False
         self.requests_answered: list[str] = []  # methods of incoming requests we answered
 
@@ -538,12 +280,20 @@ class SipPhone:
         sockname = transport.get_extra_info("sockname")
         self._local = (self.local_host, int(sockname[1]))
         self._lock = asyncio.Lock()
-        log.debug("SipPhone %s listening on %s", self.user, _hostport(*self._local))
+        self._incoming = asyncio.Queue(INCOMING_QUEUE)
+        log.debug("SipPhone %s listening on %s", self.user, hostport(*self._local))
 
     async def close(self) -> None:
+        """Close the sockets at once: calls end without a BYE, pending requests fail."""
         transport, protocol = self._transport, self._protocol
         if transport is None:
             return
+        for call in list(self._calls.values()):
+            self._end(call, "phone closed")
+        tasks = [*self._tasks, *(t for c in self._calls.values() for t in c.tasks)]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._transport = None
         self._protocol = None
         transport.close()
@@ -551,6 +301,8 @@ class SipPhone:
             if not tx.future.done():
                 tx.future.set_exception(SipError("SipPhone closed while waiting for an answer"))
         self._transactions.clear()
+        self._calls.clear()
+        self._server_invites.clear()
         if protocol is not None:
             await protocol.closed
 
@@ -565,6 +317,8 @@ class SipPhone:
         tb: TracebackType | None,
     ) -> None:
         try:
+            if self._transport is not None:
+                await self.hangup_all()
             if self.unregister_on_exit and self.registered and self._transport is not None:
                 try:
                     await self.unregister()
@@ -582,15 +336,25 @@ class SipPhone:
 
     @property
     def contact_uri(self) -> str:
-        return f"sip:{self.user}@{_hostport(*self.local_address)}"
+        return f"sip:{self.user}@{hostport(*self.local_address)}"
 
     @property
     def aor(self) -> str:
-        return f"sip:{self.user}@{_host(self.registrar[0])}"
+        return f"sip:{self.user}@{bracket_host(self.registrar[0])}"
 
     @property
     def request_uri(self) -> str:
-        return f"sip:{_hostport(*self.registrar)}"
+        return f"sip:{hostport(*self.registrar)}"
+
+    @property
+    def calls(self) -> list[Call]:
+        """Calls not yet forgotten: the current ones and those ended in the last ~30 s."""
+        return list(self._calls.values())
+
+    def _require_open(self) -> asyncio.DatagramTransport:
+        if self._transport is None or self._lock is None:
+            raise RuntimeError("SipPhone is not open (use 'async with SipPhone(...)')")
+        return self._transport
 
     # -- REGISTER ----------------------------------------------------------------------
 
@@ -598,8 +362,8 @@ class SipPhone:
         """REGISTER (answering a 401/407 Digest challenge) and return the 2xx outcome."""
         if expires < 0:
             raise ValueError("expires must be >= 0")
-        if self._transport is None or self._lock is None:
-            raise RuntimeError("SipPhone is not open (use 'async with SipPhone(...)')")
+        self._require_open()
+        assert self._lock is not None
         async with self._lock:
             reg = await self._register(expires)
         self.registered = reg.expires > 0
@@ -610,54 +374,55 @@ class SipPhone:
         return await self.register(expires=0)
 
     async def _register(self, expires: int) -> Registration:
-        what = f"REGISTER {self.aor} at {_hostport(*self.registrar)}"
+        what = f"REGISTER {self.aor} at {hostport(*self.registrar)}"
         auth_header: tuple[str, str] | None = None
-        response: SipMessage | None = None
         for _ in range(MAX_AUTH_ROUNDS + 1):
             request = self._build_register(expires, auth_header)
             response = await self._send_request(request, what)
-            status = response.status
-            if 200 <= status < 300:
+            if 200 <= response.status < 300:
                 return self._registration(response, expires)
-            if status not in (401, 407):
-                raise SipError(
-                    f"{what} failed: {response.start_line}", status=status, reason=response.reason
-                )
-            try:
-                challenge = self._challenge_of(response)
-            except ValueError as exc:
-                raise SipError(
-                    f"{what} failed: {response.start_line} with a bad challenge: {exc}",
-                    status=status,
-                    reason=response.reason,
-                ) from exc
-            # A challenge to an answered challenge means wrong credentials, unless the
-            # nonce merely went stale.
-            if auth_header is not None and not challenge.stale:
-                raise SipError(
-                    f"{what} failed: {response.start_line} (credentials rejected"
-                    f" for auth user {self.auth_user!r})",
-                    status=status,
-                    reason=response.reason,
-                )
-            nc = self._nc.get(challenge.nonce, 0) + 1
-            self._nc[challenge.nonce] = nc
-            value = build_authorization(
-                challenge,
-                username=self.auth_user,
-                password=self.password,
-                method="REGISTER",
-                uri=self.request_uri,
-                nc=nc,
+            auth_header = self._answer_challenge(
+                response, what, "REGISTER", self.request_uri, answered=auth_header is not None
             )
-            name = "Authorization" if status == 401 else "Proxy-Authorization"
-            auth_header = (name, value)
-        assert response is not None
-        raise SipError(
-            f"{what} failed: {response.start_line} (too many challenges)",
-            status=response.status,
-            reason=response.reason,
+        raise SipError(f"{what} failed: too many challenges")
+
+    def _answer_challenge(
+        self, response: SipMessage, what: str, method: str, uri: str, *, answered: bool
+    ) -> tuple[str, str]:
+        """The (Proxy-)Authorization header answering a 401/407; SipError for anything else."""
+        status = response.status
+        if status not in (401, 407):
+            raise SipError(
+                f"{what} failed: {response.start_line}", status=status, reason=response.reason
+            )
+        try:
+            challenge = self._challenge_of(response)
+        except ValueError as exc:
+            raise SipError(
+                f"{what} failed: {response.start_line} with a bad challenge: {exc}",
+                status=status,
+                reason=response.reason,
+            ) from exc
+        # A challenge to an answered challenge means wrong credentials, unless the nonce
+        # merely went stale.
+        if answered and not challenge.stale:
+            raise SipError(
+                f"{what} failed: {response.start_line} (credentials rejected"
+                f" for auth user {self.auth_user!r})",
+                status=status,
+                reason=response.reason,
+            )
+        nc = self._nc.get(challenge.nonce, 0) + 1
+        self._nc[challenge.nonce] = nc
+        value = build_authorization(
+            challenge,
+            username=self.auth_user,
+            password=self.password,
+            method=method,
+            uri=uri,
+            nc=nc,
         )
+        return ("Authorization" if status == 401 else "Proxy-Authorization", value)
 
     @staticmethod
     def _challenge_of(response: SipMessage) -> Challenge:
@@ -665,16 +430,18 @@ class SipPhone:
         values = response.get_all(name)
         if not values:
             raise ValueError(f"no {name} header")
-        return _pick_challenge(values)
+        return pick_challenge(values)
+
+    def _via(self, branch: str) -> str:
+        return f"SIP/2.0/UDP {hostport(*self.local_address)};rport;branch={branch}"
 
     def _build_register(self, expires: int, auth: tuple[str, str] | None) -> SipMessage:
         self._cseq += 1
-        branch = "z9hG4bK" + secrets.token_hex(10)
         contact = f"<{self.contact_uri}>"
         if expires == 0:
             contact += ";expires=0"
         headers: list[tuple[str, str]] = [
-            ("Via", f"SIP/2.0/UDP {_hostport(*self.local_address)};rport;branch={branch}"),
+            ("Via", self._via(new_branch())),
             ("Max-Forwards", "70"),
             ("From", f"<{self.aor}>;tag={self.from_tag}"),
             ("To", f"<{self.aor}>"),
@@ -682,7 +449,7 @@ class SipPhone:
             ("CSeq", f"{self._cseq} REGISTER"),
             ("Contact", contact),
             ("Expires", str(expires)),
-            ("Allow", "OPTIONS, NOTIFY"),
+            ("Allow", ALLOW),
             ("User-Agent", self.user_agent),
         ]
         if auth is not None:
@@ -691,13 +458,13 @@ class SipPhone:
         return SipMessage(f"REGISTER {self.request_uri} SIP/2.0", headers)
 
     def _registration(self, response: SipMessage, requested: int) -> Registration:
-        ours = _uri_key(self.contact_uri)
+        ours = uri_key(self.contact_uri)
         expires: int | None = None
         contact = self.contact_uri
         for line in response.get_all("contact"):
             for value in split_header_values(line):
                 uri, params = parse_name_addr(value)
-                if _uri_key(uri) != ours:
+                if uri_key(uri) != ours:
                     continue
                 contact = uri
                 if params.get("expires", "").isdigit():
@@ -713,42 +480,322 @@ class SipPhone:
             status=response.status, expires=expires, contact=contact, call_id=call_id
         )
 
-    # -- client transaction (RFC 3261 17.1.2, non-INVITE) ------------------------------
+    # -- placing calls -----------------------------------------------------------------
 
-    async def _send_request(self, request: SipMessage, what: str) -> SipMessage:
-        transport = self._transport
-        if transport is None:
-            raise RuntimeError("SipPhone is not open")
-        first_via = request.get("via") or ""
-        branch = _via_params(first_via).get("branch", "")
+    async def call(self, target: str, *, answer_timeout: float = 35.0) -> Call:
+        """Call ``target`` (an extension, or a ``sip:`` URI) through the registrar.
+
+        Returns the answered call (ACK sent); raises SipError when it is refused, cancelled or
+        unanswered within ``answer_timeout`` s of ringing. The call is in :attr:`calls` from
+        the start, so another task may :meth:`hangup` (CANCEL) it while it rings.
+        """
+        self._require_open()
+        uri = target if target.startswith("sip:") else f"sip:{target}@{hostport(*self.registrar)}"
+        call = self._new_call(
+            "outgoing",
+            call_id=f"{secrets.token_hex(12)}@{bracket_host(self.local_host)}",
+            local_party=f"<{self.aor}>;tag={new_tag()}",
+            remote_party=f"<{uri}>",
+            peer=self.registrar,
+        )
+        what = f"INVITE {uri}"
+        try:
+            response = await self._invite_until_final(call, uri, what, answer_timeout)
+            if not 200 <= response.status < 300:
+                raise SipError(
+                    f"{what} failed: {response.start_line}",
+                    status=response.status,
+                    reason=response.reason,
+                )
+        except BaseException as exc:
+            if call.proceeding and not call.cancelling and call.invite is not None:
+                # Cancelled or timed out while it rings: tell the other side at once (a task
+                # might not run before the phone closes), best effort.
+                self._send(serialize(build_cancel(call.invite)), call.peer)
+            self._end(call, _failure_reason(exc))
+            raise
+        self._confirm_outgoing(call, response)
+        if call.cancelling:  # our CANCEL crossed the callee's 200: end the call properly
+            await self._bye(call, "cancelled")
+            raise SipError(f"{what} cancelled", status=487, reason="Request Terminated")
+        return call
+
+    async def _invite_until_final(
+        self, call: Call, uri: str, what: str, answer_timeout: float
+    ) -> SipMessage:
+        """Send the INVITE, answering up to MAX_AUTH_ROUNDS challenges; the final answer."""
+        auth: tuple[str, str] | None = None
+        for _ in range(MAX_AUTH_ROUNDS + 1):
+            call.local_cseq += 1
+            call.invite = self._build_invite(call, uri, auth)
+            response = await self._send_request(
+                call.invite,
+                what,
+                destination=call.peer,
+                invite_timeout=answer_timeout,
+                on_provisional=lambda msg: self._on_progress(call, msg),
+                call=call,
+            )
+            if response.status not in (401, 407) or call.cancelling:
+                return response
+            auth = self._answer_challenge(response, what, "INVITE", uri, answered=auth is not None)
+        raise SipError(f"{what} failed: too many challenges")
+
+    def _build_invite(self, call: Call, uri: str, auth: tuple[str, str] | None) -> SipMessage:
+        body = build_sdp(self.local_host, call.rtp_port, session_id=call.local_cseq + 1000)
+        headers: list[tuple[str, str]] = [
+            ("Via", self._via(new_branch())),
+            ("Max-Forwards", "70"),
+            ("From", call.local_party),
+            ("To", call.remote_party),
+            ("Call-ID", call.call_id),
+            ("CSeq", f"{call.local_cseq} INVITE"),
+            ("Contact", f"<{self.contact_uri}>"),
+            ("Allow", ALLOW),
+            ("User-Agent", self.user_agent),
+        ]
+        if auth is not None:
+            headers.append(auth)
+        headers.append(("Content-Type", SDP_CONTENT_TYPE))
+        headers.append(("Content-Length", str(len(body))))
+        return SipMessage(f"INVITE {uri} SIP/2.0", headers, body)
+
+    def _on_progress(self, call: Call, response: SipMessage) -> None:
+        call.proceeding = True
+        if response.status in (180, 183) and call.ringing_at is None:
+            call.ringing_at = time.monotonic()
+            self._notify(call)
+
+    def _confirm_outgoing(self, call: Call, response: SipMessage) -> None:
+        """A 2xx to our INVITE: the dialog is established; ACK it (RFC 3261 13.2.2.4)."""
+        call.answered_at = time.monotonic()
+        call.remote_party = response.get("to") or call.remote_party
+        contact = response.get("contact")
+        invite = call.invite
+        assert invite is not None
+        call.remote_target = (
+            parse_name_addr(split_header_values(contact)[0])[0]
+            if contact
+            else invite.start_line.split()[1]
+        )
+        routes = [v for line in response.get_all("record-route") for v in split_header_values(line)]
+        call.route_set = routes[::-1]  # a UAC's route set is the Record-Route reversed
+        with contextlib.suppress(ValueError):
+            call.remote_audio = parse_sdp(response.body)
+        ack = self._in_dialog_request(call, "ACK", cseq=invite.cseq()[0])
+        call.ack = serialize(ack)
+        self._send(call.ack, call.peer)
+        call.state = "active"
+        call.answered.set()
+        self._notify(call)
+
+    # -- answering and ending calls ----------------------------------------------------
+
+    async def wait_for_call(self, within: float) -> Call:
+        """The next incoming call (ringing or already answered); TimeoutError after ``within`` s."""
+        self._require_open()
+        assert self._incoming is not None
+        return await asyncio.wait_for(self._incoming.get(), within)
+
+    async def answer(self, call: Call) -> None:
+        """Answer a ringing incoming call: 200 OK with the SDP answer."""
+        if call.direction != "incoming" or call.state != "ringing":
+            return
+        body = build_sdp(self.local_host, call.rtp_port, session_id=call.local_cseq)
+        self._final_to_invite(call, 200, "OK", body)
+        call.answered_at = time.monotonic()
+        call.state = "active"
+        call.answered.set()
+        self._notify(call)
+
+    async def hangup(self, call: Call) -> None:
+        """End a call: BYE when answered, CANCEL while our call rings, 486 to decline theirs."""
+        if call.state == "ended" or self._transport is None:
+            return
+        if call.state == "active":
+            await self._bye(call, "local BYE")
+        elif call.direction == "incoming":
+            call.ended_at = time.monotonic()
+            self._final_to_invite(call, 486, "Busy Here")
+            self._end(call, "declined")
+        else:
+            await self._send_cancel(call)
+
+    async def hangup_all(self, within: float = 1.0) -> None:
+        """Hang up every current call, waiting at most ``within`` s for the answers."""
+        current = [c for c in self._calls.values() if c.state != "ended"]
+        if not current:
+            return
+        results = await asyncio.wait(
+            [asyncio.ensure_future(self.hangup(c)) for c in current], timeout=within
+        )
+        for task in results[1]:
+            task.cancel()
+
+    async def _bye(self, call: Call, reason: str) -> None:
+        call.ended_at = time.monotonic()
+        bye = self._in_dialog_request(call, "BYE")
+        self._end(call, reason)
+        try:
+            await self._send_request(bye, f"BYE {call.call_id}", destination=call.peer)
+        except SipError as err:
+            log.info("SipPhone %s: %s", self.user, err)
+
+    async def _send_cancel(self, call: Call) -> None:
+        if call.invite is None or call.cancelling:
+            return
+        call.cancelling = True
+        call.ended_at = time.monotonic()
+        try:
+            await self._send_request(
+                build_cancel(call.invite), f"CANCEL {call.call_id}", destination=call.peer
+            )
+        except SipError as err:
+            log.info("SipPhone %s: %s", self.user, err)
+
+    def _in_dialog_request(self, call: Call, method: str, *, cseq: int | None = None) -> SipMessage:
+        """A request inside the dialog (RFC 3261 12.2.1.1); ACK reuses the INVITE's CSeq."""
+        if cseq is None:
+            call.local_cseq += 1
+            cseq = call.local_cseq
+        headers: list[tuple[str, str]] = [
+            ("Via", self._via(new_branch())),
+            ("Max-Forwards", "70"),
+            *(("Route", route) for route in call.route_set),
+            ("From", call.local_party),
+            ("To", call.remote_party),
+            ("Call-ID", call.call_id),
+            ("CSeq", f"{cseq} {method}"),
+            ("User-Agent", self.user_agent),
+            ("Content-Length", "0"),
+        ]
+        target = call.remote_target or f"sip:{hostport(*call.peer)}"
+        return SipMessage(f"{method} {target} SIP/2.0", headers)
+
+    # -- call bookkeeping --------------------------------------------------------------
+
+    def _new_call(
+        self,
+        direction: Literal["incoming", "outgoing"],
+        *,
+        call_id: str,
+        local_party: str,
+        remote_party: str,
+        peer: tuple[str, int],
+    ) -> Call:
+        self._forget_old_calls()
+        rtp = _bind_rtp(self.local_host)
+        call = Call(
+            direction=direction,
+            call_id=call_id,
+            local_party=local_party,
+            remote_party=remote_party,
+            peer=peer,
+            rtp_port=int(rtp.getsockname()[1]),
+            local_cseq=secrets.randbelow(1000) + 1,
+            rtp=rtp,
+        )
+        self._calls[call_id] = call
+        return call
+
+    def _forget_old_calls(self) -> None:
+        cutoff = time.monotonic() - ENDED_KEEP
+        for key, call in list(self._calls.items()):
+            if call.state == "ended" and (call.ended_at or 0) < cutoff:
+                del self._calls[key]
+        for key, call in list(self._server_invites.items()):
+            if call.state == "ended" and (call.ended_at or 0) < cutoff:
+                del self._server_invites[key]
+
+    def _end(self, call: Call, reason: str) -> None:
+        if call.state == "ended":
+            return
+        call.state = "ended"
+        call.ended_at = call.ended_at or time.monotonic()
+        call.end_reason = reason
+        if call.rtp is not None:
+            call.rtp.close()
+            call.rtp = None
+        call.ended.set()
+        self._notify(call)
+
+    def _notify(self, call: Call) -> None:
+        if self.on_call_state is None:
+            return
+        try:
+            self.on_call_state(call)
+        except Exception:  # a broken observer must not break the phone
+            log.exception("SipPhone %s: on_call_state failed", self.user)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], call: Call | None = None) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        owner = self._tasks if call is None else call.tasks
+        owner.add(task)
+        task.add_done_callback(owner.discard)
+
+    # -- client transaction (RFC 3261 17.1) --------------------------------------------
+
+    async def _send_request(
+        self,
+        request: SipMessage,
+        what: str,
+        *,
+        destination: tuple[str, int] | None = None,
+        invite_timeout: float | None = None,
+        on_provisional: Callable[[SipMessage], None] | None = None,
+        call: Call | None = None,
+    ) -> SipMessage:
+        """Send ``request`` until its final answer (retransmitting per Timer A/E).
+
+        Non-INVITE: gives up after ``self.timeout``. INVITE (``invite_timeout`` set): gives up
+        after ``self.timeout`` without any answer, or ``invite_timeout`` after the last
+        provisional one; it is not retransmitted once it is proceeding.
+        """
+        transport = self._require_open()
+        address = destination or self.registrar
+        branch = via_params(request.get("via") or "").get("branch", "")
         loop = asyncio.get_running_loop()
-        tx = _Transaction(loop.create_future())
-        self._transactions[branch] = tx
-        data = _serialize(request)
-        deadline = time.monotonic() + self.timeout
+        tx = _Transaction(
+            loop.create_future(),
+            request,
+            time.monotonic() + self.timeout,
+            invite_timeout,
+            on_provisional,
+            call,
+        )
+        key = (branch, request.method)
+        self._transactions[key] = tx
+        data = serialize(request)
         interval = self.t1
         try:
+            log.debug("SipPhone %s >>> %s", self.user, request.start_line)
+            transport.sendto(data, address)
             while True:
-                log.debug("SipPhone %s >>> %s", self.user, request.start_line)
-                transport.sendto(data, self.registrar)
-                remaining = deadline - time.monotonic()
+                remaining = tx.deadline - time.monotonic()
                 if remaining <= 0:
                     break
+                proceeding = invite_timeout is not None and tx.provisional
+                wait = remaining if proceeding else min(interval, remaining)
                 try:
-                    return await asyncio.wait_for(
-                        asyncio.shield(tx.future), timeout=min(interval, remaining)
-                    )
+                    return await asyncio.wait_for(asyncio.shield(tx.future), timeout=wait)
                 except TimeoutError:
                     pass
-                if time.monotonic() >= deadline:
+                if time.monotonic() >= tx.deadline:
                     break
-                # Timer E: double up to T2; after a provisional answer, retransmit every T2.
-                interval = T2 if tx.provisional else min(interval * 2, T2)
+                if invite_timeout is not None and tx.provisional:
+                    continue  # a proceeding INVITE is not retransmitted
+                log.debug("SipPhone %s >>> %s (again)", self.user, request.start_line)
+                transport.sendto(data, address)
+                if invite_timeout is not None:
+                    interval *= 2  # Timer A doubles without a cap
+                else:
+                    # Timer E: double up to T2; after a provisional answer, every T2.
+                    interval = T2 if tx.provisional else min(interval * 2, T2)
         finally:
-            self._transactions.pop(branch, None)
+            self._transactions.pop(key, None)
             if not tx.future.done():
                 tx.future.cancel()
-        raise SipError(f"{what} failed: no final answer within {self.timeout:g} s (timeout)")
+        raise SipError(f"{what} failed: no final answer in time (timeout)")
 
     # -- incoming datagrams ------------------------------------------------------------
 
@@ -761,90 +808,272 @@ class SipPhone:
             log.debug("SipPhone %s: ignoring datagram from %s: %s", self.user, addr, exc)
             return
         if msg.is_response:
-            self._on_response(msg)
+            self._on_response(msg, addr)
         else:
             self._on_request(msg, addr)
 
-    def _on_response(self, msg: SipMessage) -> None:
+    def _on_response(self, msg: SipMessage, addr: tuple[Any, ...]) -> None:
         log.debug("SipPhone %s <<< %s", self.user, msg.start_line)
-        branch = msg.top_via_branch()
-        tx = self._transactions.get(branch or "")
+        branch = msg.top_via_branch() or ""
+        tx = self._transactions.get((branch, msg.cseq()[1]))
         if tx is None or tx.future.done():
-            return  # stray or retransmitted response
+            self._on_late_response(msg, branch)
+            return
         if msg.status < 200:
             tx.provisional = True
+            if tx.invite_timeout is not None:
+                tx.deadline = time.monotonic() + tx.invite_timeout
+            if tx.on_provisional is not None:
+                tx.on_provisional(msg)
             return
+        if tx.request.method == "INVITE" and msg.status >= 300:
+            self._ack_failure(tx.request, msg, tx.call, addr)
         tx.future.set_result(msg)
+
+    def _ack_failure(
+        self, invite: SipMessage, response: SipMessage, call: Call | None, addr: tuple[Any, ...]
+    ) -> None:
+        ack = serialize(build_ack_for_failure(invite, response))
+        if call is not None:
+            call.failure_acks[invite.top_via_branch() or ""] = ack
+        self._send(ack, (str(addr[0]), int(addr[1])))
+
+    def _on_late_response(self, msg: SipMessage, branch: str) -> None:
+        """A retransmitted final answer to an INVITE: send our ACK again."""
+        if msg.cseq()[1] != "INVITE" or msg.status < 200:
+            return
+        call = self._calls.get(msg.get("call-id") or "")
+        if call is None:
+            return
+        ack = call.ack if msg.status < 300 else call.failure_acks.get(branch)
+        if ack is not None:
+            self._send(ack, call.peer)
 
     def _on_request(self, msg: SipMessage, addr: tuple[Any, ...]) -> None:
         method = msg.method
         log.debug("SipPhone %s <<< %s from %s", self.user, msg.start_line, addr)
         if method == "ACK":
+            self._on_ack(msg)
             return
-        if method in ("OPTIONS", "NOTIFY"):
-            status, reason = 200, "OK"
+        handlers: dict[str, Callable[[SipMessage, tuple[Any, ...]], None]] = {
+            "INVITE": self._on_invite,
+            "CANCEL": self._on_cancel,
+            "BYE": self._on_bye,
+        }
+        handler = handlers.get(method)
+        if handler is not None:
+            handler(msg, addr)
+        elif method in ("OPTIONS", "NOTIFY"):
+            self._reply(msg, addr, 200, "OK")
         else:
-            status, reason = 405, "Method Not Allowed"
-        self._reply(msg, addr, status, reason)
+            self._reply(msg, addr, 405, "Method Not Allowed")
         self.requests_answered.append(method)
 
-    def _reply(self, request: SipMessage, addr: tuple[Any, ...], status: int, reason: str) -> None:
+    def _on_invite(self, msg: SipMessage, addr: tuple[Any, ...]) -> None:
+        known = self._server_invites.get(msg.top_via_branch() or "")
+        if known is not None:  # a retransmission: repeat our last answer
+            data = known.final or known.provisional
+            if data is not None:
+                self._send(data, known.peer)
+            return
+        if tag_of(msg.get("to")) is not None:
+            self._on_reinvite(msg, addr)
+            return
+        call = self._new_call(
+            "incoming",
+            call_id=msg.get("call-id") or "",
+            local_party=with_tag(msg.get("to") or f"<{self.contact_uri}>", new_tag()),
+            remote_party=msg.get("from") or "",
+            peer=(str(addr[0]), int(addr[1])),
+        )
+        call.invite = msg
+        contact = msg.get("contact")
+        if contact:
+            call.remote_target = parse_name_addr(split_header_values(contact)[0])[0]
+        call.route_set = [
+            v for line in msg.get_all("record-route") for v in split_header_values(line)
+        ]
+        self._server_invites[msg.top_via_branch() or ""] = call
+        self._send_provisional(call, 100, "Trying", tagged=False)
+        if msg.body:
+            try:
+                call.remote_audio = parse_sdp(msg.body)
+            except ValueError:
+                call.remote_audio = None
+            if call.remote_audio is None or not call.remote_audio.offers_pcmu():
+                call.ended_at = time.monotonic()
+                self._final_to_invite(call, 488, "Not Acceptable Here")
+                self._end(call, "no common codec (PCMU only)")
+                return
+        self._send_provisional(call, 180, "Ringing", tagged=True)
+        call.ringing_at = time.monotonic()
+        self._queue_incoming(call)
+        self._notify(call)
+        if self.ring_seconds is not None:
+            self._spawn(self._answer_after(call, self.ring_seconds), call)
+
+    def _on_reinvite(self, msg: SipMessage, addr: tuple[Any, ...]) -> None:
+        """A re-INVITE (session refresh, hold…) of an answered call: 200 with the same SDP."""
+        call = self._calls.get(msg.get("call-id") or "")
+        if call is None or call.state != "active" or tag_of(msg.get("to")) != call.local_tag:
+            self._reply(msg, addr, 481, "Call/Transaction Does Not Exist")
+            return
+        call.invite = msg
+        call.final_acked = asyncio.Event()
+        self._server_invites[msg.top_via_branch() or ""] = call
+        body = build_sdp(self.local_host, call.rtp_port, session_id=call.local_cseq, version=2)
+        self._final_to_invite(call, 200, "OK", body)
+
+    def _on_ack(self, msg: SipMessage) -> None:
+        call = self._calls.get(msg.get("call-id") or "")
+        if call is not None and call.direction == "incoming":
+            call.final_acked.set()
+
+    def _on_cancel(self, msg: SipMessage, addr: tuple[Any, ...]) -> None:
+        call = self._server_invites.get(msg.top_via_branch() or "")
+        if call is None:
+            self._reply(msg, addr, 481, "Call/Transaction Does Not Exist")
+            return
+        self._reply(msg, addr, 200, "OK", to_tag=call.local_tag)
+        if call.state == "ringing":
+            call.ended_at = time.monotonic()
+            self._final_to_invite(call, 487, "Request Terminated")
+            self._end(call, "cancelled by the caller")
+
+    def _on_bye(self, msg: SipMessage, addr: tuple[Any, ...]) -> None:
+        call = self._calls.get(msg.get("call-id") or "")
+        if call is None or tag_of(msg.get("to")) != call.local_tag:
+            self._reply(msg, addr, 481, "Call/Transaction Does Not Exist")
+            return
+        self._reply(msg, addr, 200, "OK")
+        if call.state != "ended":
+            call.ended_at = time.monotonic()
+            self._end(call, "remote BYE")
+
+    def _queue_incoming(self, call: Call) -> None:
+        queue = self._incoming
+        if queue is None:
+            return
+        if queue.full():
+            queue.get_nowait()  # nobody waits for calls: keep the newest ones
+        queue.put_nowait(call)
+
+    async def _answer_after(self, call: Call, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        await self.answer(call)
+
+    # -- server transaction (RFC 3261 17.2.1, 13.3.1.4) --------------------------------
+
+    def _send_provisional(self, call: Call, status: int, reason: str, *, tagged: bool) -> None:
+        assert call.invite is not None
+        response = self._response(
+            call.invite, call.peer, status, reason, to_tag=call.local_tag if tagged else None
+        )
+        call.provisional = serialize(response)
+        self._send(call.provisional, call.peer)
+
+    def _final_to_invite(self, call: Call, status: int, reason: str, body: bytes = b"") -> None:
+        """Send the final answer to the call's INVITE and repeat it (Timer G) until the ACK."""
+        assert call.invite is not None
+        response = self._response(
+            call.invite, call.peer, status, reason, to_tag=call.local_tag, body=body
+        )
+        call.final = serialize(response)
+        self._send(call.final, call.peer)
+        self._spawn(self._repeat_final(call, call.final, call.final_acked, status), call)
+
+    async def _repeat_final(
+        self, call: Call, data: bytes, acked: asyncio.Event, status: int
+    ) -> None:
+        interval = self.t1
+        deadline = time.monotonic() + 64 * self.t1
+        while time.monotonic() < deadline:
+            if call.state == "ended" and status < 300:
+                return  # a BYE came before the ACK: nothing left to confirm
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(acked.wait(), min(interval, deadline - time.monotonic()))
+                return
+            if time.monotonic() >= deadline:
+                break
+            self._send(data, call.peer)
+            interval = min(interval * 2, T2)
+        if 200 <= status < 300 and call.state == "active":
+            log.info("SipPhone %s: no ACK for the 200 of %s, hanging up", self.user, call.call_id)
+            await self._bye(call, "no ACK")
+
+    # -- answers -----------------------------------------------------------------------
+
+    def _response(
+        self,
+        request: SipMessage,
+        addr: tuple[Any, ...],
+        status: int,
+        reason: str,
+        *,
+        to_tag: str | None,
+        body: bytes = b"",
+    ) -> SipMessage:
+        headers: list[tuple[str, str]] = []
+        if self._local is not None and status != 100:
+            headers.append(("Contact", f"<{self.contact_uri}>"))
+        if status != 100:
+            headers.append(("Allow", ALLOW))
+        if request.method == "OPTIONS":
+            headers.append(("Accept", SDP_CONTENT_TYPE))
+        headers.append(("User-Agent", self.user_agent))
+        return build_response(
+            request,
+            status,
+            reason,
+            source=addr,
+            to_tag=to_tag,
+            headers=headers,
+            body=body,
+            content_type=SDP_CONTENT_TYPE if body else None,
+        )
+
+    def _reply(
+        self,
+        request: SipMessage,
+        addr: tuple[Any, ...],
+        status: int,
+        reason: str,
+        *,
+        to_tag: str | None = None,
+    ) -> None:
+        """Answer an out-of-call request (or BYE/CANCEL) straight back to its sender."""
+        tag = to_tag or self.from_tag
+        response = self._response(request, addr, status, reason, to_tag=tag)
+        self._send(serialize(response), (str(addr[0]), int(addr[1])))
+
+    def _send(self, data: bytes, addr: tuple[str, int]) -> None:
         transport = self._transport
         if transport is None:
             return
-        headers: list[tuple[str, str]] = []
-        for i, via in enumerate(request.get_all("via")):
-            headers.append(("Via", _stamp_via(via, addr) if i == 0 else via))
-        from_value = request.get("from")
-        if from_value is not None:
-            headers.append(("From", from_value))
-        to_value = request.get("to")
-        if to_value is not None:
-            if ";tag=" not in to_value.replace(" ", "").lower():
-                to_value = f"{to_value};tag={self.from_tag}"
-            headers.append(("To", to_value))
-        for name in ("call-id", "cseq"):
-            value = request.get(name)
-            if value is not None:
-                headers.append(("Call-ID" if name == "call-id" else "CSeq", value))
-        if self._local is not None:
-            headers.append(("Contact", f"<{self.contact_uri}>"))
-        headers.append(("Allow", "OPTIONS, NOTIFY"))
-        if request.method == "OPTIONS":
-            headers.append(("Accept", "application/sdp"))
-        headers.append(("User-Agent", self.user_agent))
-        headers.append(("Content-Length", "0"))
-        response = SipMessage(f"SIP/2.0 {status} {reason}", headers)
-        log.debug("SipPhone %s >>> %s to %s", self.user, response.start_line, addr)
-        transport.sendto(_serialize(response), addr)
+        log.debug("SipPhone %s >>> %s to %s", self.user, data.split(b"\r\n", 1)[0], addr)
+        transport.sendto(data, addr)
 
 
-def _stamp_via(via: str, addr: tuple[Any, ...]) -> str:
-    """Add ``received=`` / fill ``rport`` on the top Via of a request we answer (RFC 3581)."""
-    sent_by, sep, param_text = via.partition(";")
-    params = [p.strip() for p in param_text.split(";") if p.strip()] if sep else []
-    host = sent_by.split()[-1] if sent_by.split() else ""
-    if host.startswith("["):
-        host = host[1 : host.find("]")]
-    else:
-        host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    src_host, src_port = str(addr[0]), int(addr[1])
-    out: list[str] = []
-    for p in params:
-        if p.lower() == "rport":
-            out.append(f"rport={src_port}")
-        else:
-            out.append(p)
-    if host != src_host and not any(p.lower().startswith("received=") for p in params):
-        out.append(f"received={src_host}")
-    return ";".join([sent_by.strip(), *out])
+def _bind_rtp(host: str) -> socket.socket:
+    """A UDP socket for the call's audio (never read), on an even port when one comes up, as
+    RTP's convention has it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for attempt in range(20):
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        sock.setblocking(False)
+        sock.bind((host, 0))
+        if sock.getsockname()[1] % 2 == 0 or attempt == 19:
+            return sock
+        sock.close()
+    raise AssertionError("unreachable")
 
 
-def _serialize(msg: SipMessage) -> bytes:
-    lines = [msg.start_line]
-    lines.extend(f"{name}: {value}" for name, value in msg.headers)
-    head = "\r\n".join(lines) + "\r\n\r\n"
-    return head.encode("utf-8") + msg.body
+def _failure_reason(exc: BaseException) -> str:
+    if isinstance(exc, SipError):
+        return str(exc)
+    if isinstance(exc, asyncio.CancelledError):
+        return "cancelled"
+    return f"failed: {exc!r}"
 
 
 # --------------------------------------------------------------------------- sync helpers
@@ -877,3 +1106,116 @@ def unregister_blocking(user: str, password: str, **kwargs: Any) -> Registration
             return await phone.unregister()
 
     return asyncio.run(run())
+
+
+def call_blocking(
+    user: str,
+    password: str,
+    target: str,
+    *,
+    seconds: float = 5.0,
+    answer_timeout: float = 35.0,
+    on_call_state: Callable[[Call], None] | None = None,
+    **kwargs: Any,
+) -> Call:
+    """Place one call, keep it up ``seconds`` s (or until the other side hangs up), hang up.
+
+    For scripts (no event loop may be running). Raises SipError when the call fails; Ctrl-C
+    hangs up before KeyboardInterrupt propagates.
+    """
+
+    async def run() -> Call:
+        async with SipPhone(user, password, on_call_state=on_call_state, **kwargs) as phone:
+            call = await phone.call(target, answer_timeout=answer_timeout)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(call.ended.wait(), seconds)
+            await phone.hangup(call)
+            return call
+
+    return asyncio.run(run())
+
+
+class ThreadedPhone:
+    """A :class:`SipPhone` on its own event loop in a daemon thread.
+
+    Synchronous code (tests, scripts) drives it with plain calls while the phone keeps
+    answering Asterisk (qualify, INVITE, BYE) in the background. Every method waits at most
+    ``wait`` s more than the SIP exchange it runs. Use it as a context manager::
+
+        with ThreadedPhone("101", "101pass", registrar=("127.0.0.1", port)) as phone:
+            phone.register(60)
+            call = phone.wait_for_call(10)
+    """
+
+    def __init__(self, user: str, password: str, *, wait: float = 5.0, **kwargs: Any) -> None:
+        self.phone = SipPhone(user, password, **kwargs)
+        self.wait = wait
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name=f"sipphone-{user}", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout + self.wait)
+
+    def __enter__(self) -> ThreadedPhone:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def open(self) -> None:
+        self._run(self.phone.open(), 0)
+
+    def register(self, expires: int = 300) -> Registration:
+        return self._run(self.phone.register(expires), self.phone.timeout)
+
+    def unregister(self) -> Registration:
+        return self._run(self.phone.unregister(), self.phone.timeout)
+
+    def call(self, target: str, *, answer_timeout: float = 35.0) -> Call:
+        return self._run(
+            self.phone.call(target, answer_timeout=answer_timeout),
+            self.phone.timeout + answer_timeout,
+        )
+
+    def wait_for_call(self, timeout: float) -> Call:
+        return self._run(self.phone.wait_for_call(timeout), timeout)
+
+    def answer(self, call: Call) -> None:
+        self._run(self.phone.answer(call), 0)
+
+    def hangup(self, call: Call) -> None:
+        self._run(self.phone.hangup(call), self.phone.timeout)
+
+    def wait_answered(self, call: Call, timeout: float) -> bool:
+        return self._wait_event(call.answered, timeout)
+
+    def wait_ended(self, call: Call, timeout: float) -> bool:
+        return self._wait_event(call.ended, timeout)
+
+    def _wait_event(self, event: asyncio.Event, timeout: float) -> bool:
+        async def wait() -> bool:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), timeout)
+            return event.is_set()
+
+        return self._run(wait(), timeout)
+
+    def close(self) -> None:
+        """Hang up current calls, un-REGISTER if asked to, close, and stop the thread."""
+        if not self._loop.is_running():
+            return
+        try:
+            self._run(self.phone.__aexit__(None, None, None), self.phone.timeout + 1)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(5)
+            self._loop.close()

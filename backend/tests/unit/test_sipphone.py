@@ -12,12 +12,24 @@ from typing import Any, cast
 
 import pytest
 
+from ispbx_lab.sdp import SdpAudio, build_sdp, parse_sdp
+from ispbx_lab.sipmsg import (
+    build_ack_for_failure,
+    build_cancel,
+    build_response,
+    serialize,
+    tag_of,
+    user_of,
+    with_tag,
+)
 from ispbx_lab.sipphone import (
+    USER_AGENT,
     Challenge,
     Registration,
     SipError,
     SipMessage,
     SipPhone,
+    ThreadedPhone,
     build_authorization,
     digest_response,
     parse_challenge,
@@ -331,7 +343,7 @@ async def test_register_and_unregister(registrar: FakeRegistrar) -> None:
     assert first.get("contact") == f"<sip:1001@127.0.0.1:{port}>"
     assert first.get("expires") == "300"
     assert first.get("max-forwards") == "70"
-    assert first.get("user-agent") == "ISPBX-TestPhone/1.0"
+    assert first.get("user-agent") == USER_AGENT == "ISPBX-Manager-lab-phone/0.1"
     last = reqs[-1]
     assert last.get("contact") == f"<sip:1001@127.0.0.1:{port}>;expires=0"
     assert last.get("expires") == "0"
@@ -532,3 +544,569 @@ async def test_phone_ignores_garbage_and_keepalives() -> None:
         transport.close()
         options = await _send_to_phone(phone, "OPTIONS")
         assert options.status == 200
+
+
+# --------------------------------------------------------------------------- messages and SDP
+
+ASTERISK_OFFER = (
+    b"v=0\r\no=- 1519 1519 IN IP4 127.0.0.1\r\ns=Asterisk\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    b"m=audio 18320 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
+    b"a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n"
+)
+INVITE_FROM = '"Front Desk" <sip:103@127.0.0.1>;tag=ast-tag-1'
+
+
+def _request(
+    method: str,
+    *,
+    target: str,
+    via_port: int,
+    branch: str,
+    call_id: str = "call-1@127.0.0.1",
+    cseq: int = 1,
+    to: str = "<sip:101@127.0.0.1>",
+    from_: str = INVITE_FROM,
+    body: bytes = b"",
+    extra: str = "",
+) -> bytes:
+    head = (
+        f"{method} {target} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:{via_port};rport;branch={branch}\r\n"
+        f"From: {from_}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\n"
+        f"Contact: <sip:127.0.0.1:{via_port}>\r\nMax-Forwards: 70\r\n{extra}"
+    )
+    if body:
+        head += "Content-Type: application/sdp\r\n"
+    return (head + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+def test_build_response_copies_the_transaction_headers_and_adds_a_to_tag() -> None:
+    request = parse_message(
+        _request("INVITE", target="sip:101@127.0.0.1:5", via_port=7, branch="z9hG4bKa").replace(
+            b"Max-Forwards", b"Via: SIP/2.0/UDP 127.0.0.9:9;branch=z9hG4bKb\r\nMax-Forwards"
+        )
+    )
+    response = build_response(
+        request, 180, "Ringing", source=("127.0.0.2", 7000), to_tag="t1", headers=[("X", "y")]
+    )
+    assert response.start_line == "SIP/2.0 180 Ringing"
+    assert response.get_all("via") == [
+        "SIP/2.0/UDP 127.0.0.1:7;rport=7000;branch=z9hG4bKa;received=127.0.0.2",
+        "SIP/2.0/UDP 127.0.0.9:9;branch=z9hG4bKb",
+    ]
+    assert response.get("from") == INVITE_FROM
+    assert response.get("to") == "<sip:101@127.0.0.1>;tag=t1"
+    assert response.get("call-id") == "call-1@127.0.0.1"
+    assert response.get("cseq") == "1 INVITE"
+    assert response.get("x") == "y"
+    assert response.get("content-length") == "0"
+    tagged = parse_message(serialize(response))
+    again = build_response(tagged, 200, "OK", source=("127.0.0.1", 7), to_tag="other", body=b"v=0")
+    assert again.get("to") == "<sip:101@127.0.0.1>;tag=t1"  # an existing tag is kept
+    assert again.get("content-length") == "3" and again.get("content-type") is None
+
+
+def test_failure_ack_and_cancel_belong_to_the_invite_transaction() -> None:
+    invite = parse_message(
+        _request(
+            "INVITE",
+            target="sip:102@127.0.0.1:5060",
+            via_port=7,
+            branch="z9hG4bKinv",
+            cseq=5,
+            to="<sip:102@127.0.0.1>",
+            extra="Route: <sip:127.0.0.1:5060;lr>\r\n",
+        )
+    )
+    answer = parse_message(
+        b"SIP/2.0 486 Busy Here\r\nVia: SIP/2.0/UDP 127.0.0.1:7;branch=z9hG4bKinv\r\n"
+        b"To: <sip:102@127.0.0.1>;tag=callee\r\nCSeq: 5 INVITE\r\nContent-Length: 0\r\n\r\n"
+    )
+    ack = build_ack_for_failure(invite, answer)
+    cancel = build_cancel(invite)
+    for message, method in ((ack, "ACK"), (cancel, "CANCEL")):
+        assert message.start_line == f"{method} sip:102@127.0.0.1:5060 SIP/2.0"
+        assert message.top_via_branch() == "z9hG4bKinv"
+        assert message.cseq() == (5, method)
+        assert message.get("call-id") == invite.get("call-id")
+        assert message.get("from") == invite.get("from")
+        assert message.get("route") == "<sip:127.0.0.1:5060;lr>"
+    assert ack.get("to") == "<sip:102@127.0.0.1>;tag=callee"
+    assert cancel.get("to") == "<sip:102@127.0.0.1>"
+
+
+def test_tags_and_users_of_name_addrs() -> None:
+    assert tag_of(INVITE_FROM) == "ast-tag-1"
+    assert tag_of("<sip:101@127.0.0.1>") is None
+    assert tag_of("sip:101@127.0.0.1;tag=x") == "x"
+    assert with_tag("<sip:a@h>", "t") == "<sip:a@h>;tag=t"
+    assert with_tag("<sip:a@h>;tag=u", "t") == "<sip:a@h>;tag=u"
+    assert user_of(INVITE_FROM) == "103"
+    assert user_of("<sip:127.0.0.1:5060>") == ""
+
+
+def test_sdp_answer_round_trips() -> None:
+    body = build_sdp("127.0.0.1", 40000, session_id=7)
+    text = body.decode()
+    assert text.endswith("\r\n") and "m=audio 40000 RTP/AVP 0\r\n" in text
+    assert text.count("m=") == 1
+    assert parse_sdp(body) == SdpAudio("127.0.0.1", 40000, (0,), {0: "PCMU/8000"}, "sendrecv")
+    assert "IN IP6 ::1" in build_sdp("::1", 40000, session_id=7).decode()
+
+
+def test_sdp_of_asterisk_offers_pcmu() -> None:
+    audio = parse_sdp(ASTERISK_OFFER)
+    assert (audio.address, audio.port, audio.payload_types) == ("127.0.0.1", 18320, (0, 8, 101))
+    assert audio.rtpmap[101] == "telephone-event/8000"
+    assert audio.offers_pcmu()
+
+
+def test_sdp_takes_the_first_audio_stream_and_its_own_address() -> None:
+    body = (
+        b"v=0\r\nc=IN IP4 127.0.0.5\r\nm=video 5000 RTP/AVP 96\r\nc=IN IP4 127.0.0.6\r\n"
+        b"m=audio 6000 RTP/AVP 96\r\nc=IN IP4 127.0.0.7\r\na=rtpmap:96 pcmu/8000\r\na=recvonly\r\n"
+        b"m=audio 7000 RTP/AVP 0\r\n"
+    )
+    audio = parse_sdp(body)
+    assert (audio.address, audio.port, audio.direction) == ("127.0.0.7", 6000, "recvonly")
+    assert audio.offers_pcmu()  # by its rtpmap, under a dynamic payload type
+    no_own_address = parse_sdp(b"v=0\nc=IN IP4 127.0.0.5\nm=audio 6000 RTP/AVP 8\n")
+    assert no_own_address.address == "127.0.0.5"
+    assert not no_own_address.offers_pcmu()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"v=0\r\nc=IN IP4 127.0.0.1\r\nm=video 5000 RTP/AVP 96\r\n",
+        b"v=0\r\nm=audio 1 RTP/AVP 0",
+    ],
+)
+def test_sdp_without_a_usable_audio_stream_is_refused(body: bytes) -> None:
+    with pytest.raises(ValueError):
+        parse_sdp(body)
+
+
+# --------------------------------------------------------------------------- calls
+
+
+class FakePbx(asyncio.DatagramProtocol):
+    """Plays Asterisk's side of a call: the test sends what it wants and reads what came."""
+
+    def __init__(self) -> None:
+        self.inbox: asyncio.Queue[tuple[SipMessage, tuple[Any, ...]]] = asyncio.Queue()
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        self.inbox.put_nowait((parse_message(data), addr))
+
+    @property
+    def port(self) -> int:
+        assert self.transport is not None
+        return int(self.transport.get_extra_info("sockname")[1])
+
+    def send(self, data: bytes | SipMessage, addr: tuple[Any, ...]) -> None:
+        assert self.transport is not None
+        self.transport.sendto(data if isinstance(data, bytes) else serialize(data), addr)
+
+    async def next(self, within: float = 1.0) -> SipMessage:
+        return (await asyncio.wait_for(self.inbox.get(), within))[0]
+
+    async def expect(self, start: str, within: float = 1.0) -> SipMessage:
+        """The next message whose start line begins with ``start`` (others are skipped)."""
+        deadline = time.monotonic() + within
+        while True:
+            message = await self.next(max(0.01, deadline - time.monotonic()))
+            if message.start_line.startswith(start):
+                return message
+
+    def quiet(self) -> list[str]:
+        """Start lines received and not read yet."""
+        lines = []
+        while not self.inbox.empty():
+            lines.append(self.inbox.get_nowait()[0].start_line)
+        return lines
+
+    def answer(
+        self,
+        request: SipMessage,
+        addr: tuple[Any, ...],
+        status: int,
+        reason: str,
+        *,
+        to_tag: str | None = "pbx-tag",
+        headers: list[tuple[str, str]] | None = None,
+        body: bytes = b"",
+    ) -> None:
+        response = build_response(
+            request,
+            status,
+            reason,
+            source=addr,
+            to_tag=to_tag,
+            headers=headers or [],
+            body=body,
+            content_type="application/sdp" if body else None,
+        )
+        self.send(response, addr)
+
+
+@pytest.fixture
+async def pbx() -> AsyncIterator[FakePbx]:
+    loop = asyncio.get_running_loop()
+    _, protocol = await loop.create_datagram_endpoint(FakePbx, local_addr=("127.0.0.1", 0))
+    yield protocol
+    assert protocol.transport is not None
+    protocol.transport.close()
+
+
+def _call_phone(pbx: FakePbx, **kwargs: Any) -> SipPhone:
+    return SipPhone("101", "secret", registrar=("127.0.0.1", pbx.port), **kwargs)
+
+
+def _invite(phone: SipPhone, pbx: FakePbx, *, branch: str = "z9hG4bKinv1", **kwargs: Any) -> bytes:
+    kwargs.setdefault("body", ASTERISK_OFFER)
+    return _request(
+        "INVITE",
+        target=f"sip:101@127.0.0.1:{phone.local_address[1]}",
+        via_port=pbx.port,
+        branch=branch,
+        **kwargs,
+    )
+
+
+def _port_is_bound(port: int) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+async def test_incoming_call_rings_answers_with_sdp_and_ends_on_bye(pbx: FakePbx) -> None:
+    states: list[str] = []
+    async with _call_phone(
+        pbx, ring_seconds=0.1, t1=0.02, on_call_state=lambda c: states.append(c.state)
+    ) as phone:
+        phone_addr = phone.local_address
+        pbx.send(_invite(phone, pbx), phone_addr)
+        trying = await pbx.expect("SIP/2.0 100")
+        ringing = await pbx.expect("SIP/2.0 180")
+        assert tag_of(trying.get("to")) is None
+        tag = tag_of(ringing.get("to"))
+        assert tag
+        assert ringing.get("user-agent") == "ISPBX-Manager-lab-phone/0.1"
+        assert ringing.get("contact") == f"<sip:101@127.0.0.1:{phone_addr[1]}>"
+        call = await phone.wait_for_call(1)
+        assert call.state == "ringing" and call.remote_user == "103"
+
+        ok = await pbx.expect("SIP/2.0 200")
+        assert call.ringing_at and call.answered_at
+        assert 0.09 <= call.answered_at - call.ringing_at < 0.5
+        assert tag_of(ok.get("to")) == tag
+        assert ok.get("content-type") == "application/sdp"
+        assert ok.cseq() == (1, "INVITE")
+        answer = parse_sdp(ok.body)
+        assert answer.address == "127.0.0.1" and answer.payload_types == (0,)
+        assert answer.port == call.rtp_port and answer.port % 2 == 0
+        assert _port_is_bound(answer.port)
+        assert call.remote_audio is not None and call.remote_audio.port == 18320
+
+        again = await pbx.expect("SIP/2.0 200", within=0.5)  # repeated until the ACK
+        assert again.body == ok.body
+        ack_to = ok.get("to") or ""
+        pbx.send(
+            _request(
+                "ACK", target=phone.contact_uri, via_port=pbx.port, branch="z9hG4bKack1", to=ack_to
+            ),
+            phone_addr,
+        )
+        await asyncio.sleep(0.2)
+        assert [line for line in pbx.quiet() if line.startswith("SIP/2.0 200")] in (
+            [],
+            [ok.start_line],
+        )
+        assert call.state == "active" and call.answered.is_set()
+
+        pbx.send(
+            _request(
+                "BYE",
+                target=phone.contact_uri,
+                via_port=pbx.port,
+                branch="z9hG4bKbye1",
+                cseq=2,
+                to=ack_to,
+            ),
+            phone_addr,
+        )
+        bye_ok = await pbx.expect("SIP/2.0 200")
+        assert bye_ok.cseq() == (2, "BYE")
+        await asyncio.wait_for(call.ended.wait(), 1)
+        assert call.end_reason == "remote BYE"
+        assert call.ended_at is not None and call.ended_at >= call.answered_at
+        assert not _port_is_bound(answer.port)  # the RTP socket is closed with the call
+    assert states == ["ringing", "active", "ended"]
+
+
+async def test_retransmitted_invite_gets_the_last_answer_again(pbx: FakePbx) -> None:
+    async with _call_phone(pbx, ring_seconds=None) as phone:
+        pbx.send(_invite(phone, pbx), phone.local_address)
+        first = await pbx.expect("SIP/2.0 180")
+        pbx.send(_invite(phone, pbx), phone.local_address)
+        repeated = await pbx.expect("SIP/2.0 180")
+        assert serialize(repeated) == serialize(first)
+        assert len([c for c in phone.calls if c.state != "ended"]) == 1
+
+
+async def test_cancel_while_ringing_answers_487(pbx: FakePbx) -> None:
+    async with _call_phone(pbx, ring_seconds=None, t1=0.02) as phone:
+        pbx.send(_invite(phone, pbx), phone.local_address)
+        ringing = await pbx.expect("SIP/2.0 180")
+        call = await phone.wait_for_call(1)
+        cancel = _request(
+            "CANCEL", target=phone.contact_uri, via_port=pbx.port, branch="z9hG4bKinv1"
+        )
+        pbx.send(cancel, phone.local_address)
+        answers = [await pbx.next(), await pbx.next()]
+        by_method = {m.cseq()[1]: m for m in answers}
+        assert by_method["CANCEL"].status == 200
+        terminated = by_method["INVITE"]
+        assert terminated.start_line == "SIP/2.0 487 Request Terminated"
+        assert tag_of(terminated.get("to")) == tag_of(ringing.get("to"))
+        assert call.state == "ended" and call.end_reason == "cancelled by the caller"
+        assert (await pbx.expect("SIP/2.0 487", within=0.5)).status == 487  # until the ACK
+        ack = build_ack_for_failure(parse_message(_invite(phone, pbx)), terminated)
+        pbx.send(ack, phone.local_address)
+        await asyncio.sleep(0.15)
+        pbx.quiet()
+        await asyncio.sleep(0.3)
+        assert pbx.quiet() == []
+
+
+async def test_requests_outside_any_call_get_481(pbx: FakePbx) -> None:
+    async with _call_phone(pbx) as phone:
+        for method in ("CANCEL", "BYE"):
+            pbx.send(
+                _request(
+                    method,
+                    target=phone.contact_uri,
+                    via_port=pbx.port,
+                    branch="z9hG4bKx",
+                    to="<sip:101@127.0.0.1>;tag=nope",
+                ),
+                phone.local_address,
+            )
+            answer = await pbx.next()
+            assert answer.start_line == "SIP/2.0 481 Call/Transaction Does Not Exist", method
+
+
+async def test_offer_without_pcmu_is_refused_with_488(pbx: FakePbx) -> None:
+    offer = ASTERISK_OFFER.replace(b"RTP/AVP 0 8 101", b"RTP/AVP 8 101")
+    async with _call_phone(pbx) as phone:
+        pbx.send(_invite(phone, pbx, body=offer), phone.local_address)
+        assert (await pbx.next()).status == 100
+        refused = await pbx.next()
+        assert refused.start_line == "SIP/2.0 488 Not Acceptable Here"
+        assert all(c.state == "ended" for c in phone.calls)
+
+
+async def test_declining_a_ringing_call_answers_486(pbx: FakePbx) -> None:
+    async with _call_phone(pbx, ring_seconds=None) as phone:
+        pbx.send(_invite(phone, pbx), phone.local_address)
+        call = await phone.wait_for_call(1)
+        await phone.hangup(call)
+        assert (await pbx.expect("SIP/2.0 486")).cseq() == (1, "INVITE")
+        assert call.end_reason == "declined"
+
+
+async def _answered_incoming(phone: SipPhone, pbx: FakePbx) -> tuple[Any, SipMessage]:
+    pbx.send(_invite(phone, pbx), phone.local_address)
+    ok = await pbx.expect("SIP/2.0 200")
+    pbx.send(
+        _request(
+            "ACK",
+            target=phone.contact_uri,
+            via_port=pbx.port,
+            branch="z9hG4bKack",
+            to=ok.get("to") or "",
+        ),
+        phone.local_address,
+    )
+    return await phone.wait_for_call(1), ok
+
+
+async def test_hanging_up_an_answered_call_sends_bye_in_the_dialog(pbx: FakePbx) -> None:
+    async with _call_phone(pbx) as phone:
+        call, ok = await _answered_incoming(phone, pbx)
+        hangup = asyncio.ensure_future(phone.hangup(call))
+        bye = await pbx.expect("BYE")
+        assert call.state == "ended" and call.ended_at is not None
+        assert bye.start_line == f"BYE sip:127.0.0.1:{pbx.port} SIP/2.0"  # their Contact
+        assert bye.get("from") == ok.get("to")  # our side, with our tag
+        assert bye.get("to") == INVITE_FROM
+        assert bye.get("call-id") == "call-1@127.0.0.1"
+        number, method = bye.cseq()
+        assert method == "BYE" and number == call.local_cseq
+        assert bye.top_via_branch() not in (None, "z9hG4bKinv1")
+        pbx.answer(bye, ("127.0.0.1", phone.local_address[1]), 200, "OK", to_tag=None)
+        await asyncio.wait_for(hangup, 1)
+        assert call.end_reason == "local BYE"
+
+
+async def test_an_unacknowledged_200_ends_the_call_with_bye(pbx: FakePbx) -> None:
+    async with _call_phone(pbx, t1=0.01, timeout=0.2) as phone:
+        pbx.send(_invite(phone, pbx), phone.local_address)
+        call = await phone.wait_for_call(1)
+        bye = await pbx.expect("BYE", within=2)
+        assert bye.get("call-id") == "call-1@127.0.0.1"
+        assert call.end_reason == "no ACK"
+
+
+def _proxy_challenge(pbx: FakePbx, invite: SipMessage, addr: tuple[Any, ...]) -> None:
+    challenge = f'Digest realm="{REALM}",nonce="{NONCE}",algorithm=MD5,qop="auth"'
+    pbx.answer(invite, addr, 401, "Unauthorized", headers=[("WWW-Authenticate", challenge)])
+
+
+async def test_placing_a_call_authenticates_acks_and_hangs_up(pbx: FakePbx) -> None:
+    states: list[str] = []
+    async with _call_phone(pbx, on_call_state=lambda c: states.append(c.state)) as phone:
+        placing = asyncio.ensure_future(phone.call("102"))
+        first, addr = await asyncio.wait_for(pbx.inbox.get(), 1)
+        assert first.start_line == f"INVITE sip:102@127.0.0.1:{pbx.port} SIP/2.0"
+        offer = parse_sdp(first.body)
+        assert offer.payload_types == (0,) and _port_is_bound(offer.port)
+        assert first.get("to") == f"<sip:102@127.0.0.1:{pbx.port}>"
+        assert re.fullmatch(r"<sip:101@127\.0\.0\.1>;tag=\w+", first.get("from") or "")
+        _proxy_challenge(pbx, first, addr)
+
+        ack = await pbx.expect("ACK")  # the 401 is ACKed inside its transaction
+        assert ack.top_via_branch() == first.top_via_branch()
+        assert ack.cseq() == (first.cseq()[0], "ACK")
+        assert ack.get("to") == f"<sip:102@127.0.0.1:{pbx.port}>;tag=pbx-tag"
+
+        second = await pbx.expect("INVITE")
+        assert second.cseq()[0] == first.cseq()[0] + 1
+        assert second.get("call-id") == first.get("call-id")
+        assert second.get("from") == first.get("from")
+        params = _auth_params(second.get("authorization") or "")
+        ha1 = _md5(f"101:{REALM}:secret")
+        ha2 = _md5(f"INVITE:sip:102@127.0.0.1:{pbx.port}")
+        expected = _md5(f"{ha1}:{NONCE}:{params['nc']}:{params['cnonce']}:auth:{ha2}")
+        assert params["response"] == expected
+
+        pbx.answer(second, addr, 100, "Trying", to_tag=None)
+        pbx.answer(second, addr, 180, "Ringing")
+        await asyncio.sleep(0.05)
+        call = next(c for c in phone.calls if c.direction == "outgoing")
+        assert call.state == "ringing" and call.ringing_at is not None
+        contact = [("Contact", f"<sip:127.0.0.1:{pbx.port}>")]
+        answer_sdp = build_sdp("127.0.0.1", 18322, session_id=1)
+        pbx.answer(second, addr, 200, "OK", headers=contact, body=answer_sdp)
+        assert await asyncio.wait_for(placing, 1) is call
+        assert call.state == "active" and call.remote_audio is not None
+        assert call.remote_audio.port == 18322
+
+        ack2 = await pbx.expect("ACK")
+        assert ack2.start_line == f"ACK sip:127.0.0.1:{pbx.port} SIP/2.0"
+        assert ack2.cseq() == (second.cseq()[0], "ACK")
+        assert ack2.top_via_branch() != second.top_via_branch()
+        assert tag_of(ack2.get("to")) == "pbx-tag"
+        pbx.answer(second, addr, 200, "OK", headers=contact, body=answer_sdp)  # lost ACK?
+        assert serialize(await pbx.expect("ACK")) == serialize(ack2)
+
+        hangup = asyncio.ensure_future(phone.hangup(call))
+        bye = await pbx.expect("BYE")
+        assert bye.cseq() == (second.cseq()[0] + 1, "BYE")
+        assert bye.get("from") == first.get("from")
+        assert tag_of(bye.get("to")) == "pbx-tag"
+        pbx.answer(bye, addr, 200, "OK", to_tag=None)
+        await asyncio.wait_for(hangup, 1)
+    assert states == ["ringing", "active", "ended"]
+    assert not _port_is_bound(offer.port)
+
+
+async def test_a_refused_call_raises_with_the_status_and_acks(pbx: FakePbx) -> None:
+    async with _call_phone(pbx) as phone:
+        placing = asyncio.ensure_future(phone.call("102"))
+        invite, addr = await asyncio.wait_for(pbx.inbox.get(), 1)
+        pbx.answer(invite, addr, 486, "Busy Here")
+        with pytest.raises(SipError, match="486 Busy Here") as info:
+            await asyncio.wait_for(placing, 1)
+        assert info.value.status == 486
+        ack = await pbx.expect("ACK")
+        assert ack.top_via_branch() == invite.top_via_branch()
+        assert all(c.state == "ended" for c in phone.calls)
+
+
+async def test_hanging_up_a_ringing_call_cancels_it(pbx: FakePbx) -> None:
+    async with _call_phone(pbx) as phone:
+        placing = asyncio.ensure_future(phone.call("102"))
+        invite, addr = await asyncio.wait_for(pbx.inbox.get(), 1)
+        pbx.answer(invite, addr, 180, "Ringing")
+        await asyncio.sleep(0.05)
+        call = phone.calls[0]
+        hangup = asyncio.ensure_future(phone.hangup(call))
+        cancel = await pbx.expect("CANCEL")
+        assert cancel.top_via_branch() == invite.top_via_branch()
+        assert cancel.cseq() == (invite.cseq()[0], "CANCEL")
+        assert cancel.get("to") == invite.get("to")
+        pbx.answer(cancel, addr, 200, "OK")
+        pbx.answer(invite, addr, 487, "Request Terminated")
+        await asyncio.wait_for(hangup, 1)
+        with pytest.raises(SipError) as info:
+            await asyncio.wait_for(placing, 1)
+        assert info.value.status == 487
+        assert (await pbx.expect("ACK")).cseq() == (invite.cseq()[0], "ACK")
+        assert call.state == "ended"
+
+
+async def test_an_unanswered_invite_times_out_and_is_retransmitted(pbx: FakePbx) -> None:
+    async with _call_phone(pbx, timeout=0.3, t1=0.05) as phone:
+        with pytest.raises(SipError, match="timeout"):
+            await phone.call("102")
+        invites = pbx.quiet()
+        assert 3 <= len(invites) <= 4  # Timer A: 0, 0.05, 0.15 (then 0.35 > 0.3)
+        assert set(invites) == {f"INVITE sip:102@127.0.0.1:{pbx.port} SIP/2.0"}
+
+
+def test_threaded_phone_answers_a_call_while_the_test_blocks() -> None:
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        _, fake = await loop.create_datagram_endpoint(FakePbx, local_addr=("127.0.0.1", 0))
+        try:
+            phone = await asyncio.to_thread(
+                ThreadedPhone, "101", "secret", registrar=("127.0.0.1", fake.port)
+            )
+            await asyncio.to_thread(phone.open)
+            try:
+                fake.send(_invite(phone.phone, fake), phone.phone.local_address)
+                call = await asyncio.to_thread(phone.wait_for_call, 2)
+                assert await asyncio.to_thread(phone.wait_answered, call, 2)
+                assert (await fake.expect("SIP/2.0 200")).status == 200
+            finally:
+                await asyncio.to_thread(phone.close)
+        finally:
+            assert fake.transport is not None
+            fake.transport.close()
+
+    asyncio.run(scenario())
+
+
+async def test_a_ringing_call_whose_task_is_cancelled_sends_cancel(pbx: FakePbx) -> None:
+    async with _call_phone(pbx) as phone:
+        placing = asyncio.ensure_future(phone.call("102"))
+        invite, addr = await asyncio.wait_for(pbx.inbox.get(), 1)
+        pbx.answer(invite, addr, 180, "Ringing")
+        await asyncio.sleep(0.05)
+        placing.cancel()  # e.g. Ctrl-C in `python -m ispbx_lab call`
+        with pytest.raises(asyncio.CancelledError):
+            await placing
+    cancel = await pbx.expect("CANCEL")  # sent although the phone closed right after
+    assert cancel.top_via_branch() == invite.top_via_branch()
