@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from ispbx_lab.lab import Lab
+from ispbx_lab.sipphone import USER_AGENT
 from tests.e2e.conftest import Phone, board_url
 from tests.support import ADMIN_TOKEN, VIEWER_TOKEN, ServiceProcess
 
@@ -66,7 +67,7 @@ def test_register_turns_the_row_online_without_a_reload(
         assert time.monotonic() - registered < 2
         expect(row(page, "101").locator(".state")).to_have_text("idle")
         expect(row(page, "101").locator(".addr")).to_have_text(f"127.0.0.1:{phone.local_port}")
-        expect(row(page, "101").locator(".ua")).to_have_text("ISPBX-TestPhone/1.0")
+        expect(row(page, "101").locator(".ua")).to_have_text(USER_AGENT)
         expect(row(page, "101").locator("td").nth(3)).to_have_text("1 / 1")
         expect(row(page, "101").locator("td").nth(5)).to_have_text("N/A")
         expect(page.locator("#count-online")).to_have_text("1")
@@ -170,7 +171,7 @@ def test_detail_panel_shows_everything_and_no_secret_to_a_viewer(
             expect(panel.get_by_role("heading", name=title, exact=True)).to_be_visible()
         expect(panel).to_contain_text("from-internal")  # endpoint context
         expect(panel).to_contain_text("userpass")  # auth type
-        expect(panel).to_contain_text("ISPBX-TestPhone/1.0")  # the contact
+        expect(panel).to_contain_text(USER_AGENT)  # the contact
         expect(panel).to_contain_text(f"sip:101@127.0.0.1:{phone.local_port}")
         expect(panel).to_contain_text("rewrite_contact")  # the config section
         expect(panel).to_contain_text("********")
@@ -242,7 +243,7 @@ def test_screenshot_of_the_board_with_live_phones(
         page.set_viewport_size({"width": 1280, "height": 480})
         page.goto(board_url(service, ADMIN_TOKEN))
         expect(page.locator("#count-online")).to_have_text("2")
-        expect(row(page, "102").locator(".ua")).to_have_text("ISPBX-TestPhone/1.0")
+        expect(row(page, "102").locator(".ua")).to_have_text(USER_AGENT)
         page.locator("#q").blur()
         SCREENSHOT.parent.mkdir(exist_ok=True)
         page.screenshot(path=str(SCREENSHOT), full_page=True)

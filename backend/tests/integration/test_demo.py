@@ -45,6 +45,7 @@ class DemoRun:
     def start(self, token_file: Path) -> None:
         env = {
             **os.environ,
+            "PYTHONPATH": str(BACKEND / "src"),  # ispbx_lab is not installed with the product
             "ISPBX_LAB_NAME": self.lab.name,
             "ISPBX_LAB_AMI_PORT": str(self.lab.ami_port),
             "ISPBX_LAB_SIP_PORT": str(self.lab.sip_port),
@@ -215,6 +216,7 @@ def test_demo_stops_everything_quietly(rootfs: None, tmp_path: Path, how: str) -
 def test_demo_phone_answers_a_call_from_the_command_line(rootfs: None, tmp_path: Path) -> None:
     with demo(tmp_path, "call") as run:
         env = {**os.environ, "ISPBX_LAB_SIP_PORT": str(run.lab.sip_port)}
+        env["PYTHONPATH"] = str(BACKEND / "src")
         env["ISPBX_LAB_NAME"] = run.lab.name
         command = [sys.executable, "-m", "ispbx_lab", "call", "103", "101", "--seconds", "1.5"]
         caller = subprocess.Popen(

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from ispbx_lab.lab import Lab
-from ispbx_lab.sipphone import SipPhone
+from ispbx_lab.sipphone import USER_AGENT, SipPhone
 from tests.support import ServiceProcess, wait_for
 
 pytestmark = pytest.mark.integration
@@ -48,7 +48,7 @@ async def test_register_and_unregister_are_seen_within_two_seconds(
             "the contact of 101",
         )
         assert contacts[0]["uri"].endswith(f"@127.0.0.1:{port}")
-        assert contacts[0]["useragent"] == "ISPBX-TestPhone/1.0"
+        assert contacts[0]["useragent"] == USER_AGENT
         online_list = service.get("/endpoints", params={"status": "online"}).json()
         assert [e["extension"] for e in online_list["endpoints"]] == ["101"]
 
