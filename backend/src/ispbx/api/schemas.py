@@ -91,9 +91,30 @@ class Endpoint(Envelope, Presence):
     details: EndpointDetails
 
 
+class ConfigProblem(BaseModel):
+    object_type: str = Field(description="endpoint, auth or aor")
+    object: str = Field(description="the object's id")
+    field: str = Field(description="the option (or 'type', or empty for the whole object)")
+    message: str
+    refused: bool = Field(description="Asterisk refuses to create the object because of it")
+    location: str = Field(description="file:line of the object's section")
+
+
 class EndpointConfig(Envelope):
     extension: str
     config: StringMap = Field(description="the endpoint section's effective options")
+    shown: StringMap = Field(
+        description="the same options as Asterisk shows them (pjsip show endpoint / AMI): "
+        "caller ID as Asterisk parses it, booleans as true/false, codecs as (a|b)"
+    )
+    loadable: bool = Field(
+        description="Asterisk creates this endpoint from the file (false: it refuses it, or "
+        "loads no endpoint at all because an id repeats; see problems)"
+    )
+    location: str = Field(description="file:line of the endpoint's section")
+    problems: list[ConfigProblem] = Field(
+        description="what Asterisk refuses or warns about, for the endpoint and its auths/AORs"
+    )
 
 
 class ErrorDetail(BaseModel):

@@ -49,6 +49,19 @@ class EndpointBody(EnvelopeBody):
     details: DetailSections
 
 
+class ProblemBody(TypedDict):
+    object_type: str
+    object: str
+    field: str
+    message: str
+    refused: bool
+    location: str
+
+
 class EndpointConfigBody(EnvelopeBody):
     extension: str
     config: StringMap
+    shown: StringMap
+    loadable: bool
+    location: str
+    problems: list[ProblemBody]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ispbx.listeners import Listeners
+from ispbx.pjsip.checks import ConfigCheck, check_config
 from ispbx.pjsip.parser import (
     PjsipConfig,
     PjsipConfigError,
@@ -31,6 +32,7 @@ from ispbx.tasks import cancel_and_wait
 log = logging.getLogger(__name__)
 
 Mark = tuple[int, int]  # (mtime_ns, size); (-1, -1) when missing
+Parsed = tuple[PjsipConfig, ConfigCheck]
 Marks = dict[Path, Mark]
 
 
@@ -72,10 +74,14 @@ class ConfigView:
     config: PjsipConfig | None  # the last good parse, if any
     error: str | None  # why the latest read failed, if it did
     version: int  # bumps on every change of config or error
+    check: ConfigCheck | None = None  # what Asterisk makes of each object of ``config``
 
     @property
     def warnings(self) -> tuple[str, ...]:
-        return self.config.warnings if self.config is not None else ()
+        """Lines Asterisk skips, and objects it refuses or would complain of (file:line)."""
+        if self.config is None:
+            return ()
+        return self.config.warnings + (self.check.warnings if self.check else ())
 
 
 class ConfigStore:
@@ -112,28 +118,28 @@ class ConfigStore:
     def changed(self) -> bool:
         return any(mark(path) != before for path, before in self._marks.items())
 
-    def _read(self) -> tuple[PjsipConfig | None, str | None, Marks]:
+    def _read(self) -> tuple[Parsed | None, str | None, Marks]:
         recorder = Recorder()
         try:
             config = parse_file(self._path, read_text=recorder.read_text, glob=recorder.glob)
         except PjsipConfigError as exc:
             return None, str(exc), recorder.marks
-        return config, None, recorder.marks
+        return (config, check_config(config)), None, recorder.marks
 
-    def _apply(self, config: PjsipConfig | None, error: str | None, marks: Marks) -> None:
-        if error is not None:
+    def _apply(self, parsed: Parsed | None, error: str | None, marks: Marks) -> None:
+        if error is not None or parsed is None:
             # Watch the new attempt's files and the last good parse's: fixing either counts.
             self._marks = {**self._good_marks, **marks}
-            self._set(self._view.config, error)
+            self._set(self._view.config, self._view.check, error)
             return
         self._good_marks = self._marks = marks
-        self._set(config, None)
+        self._set(*parsed, None)
 
-    def _set(self, config: PjsipConfig | None, error: str | None) -> None:
+    def _set(self, config: PjsipConfig | None, check: ConfigCheck | None, error: str | None) -> None:
         old = self._view
         if config is old.config and error == old.error:
             return
-        self._view = ConfigView(self._path, config, error, old.version + 1)
+        self._view = ConfigView(self._path, config, error, old.version + 1, check)
         self.changes.emit(self._view)
 
     def start(self) -> None:
