@@ -35,7 +35,7 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "ispbx_history_version"
 DEFAULT_TIMEOUT = 10.0
 MIGRATION_TIMEOUT = 600.0
-SQLITE_BUSY_MS = 5000
+SQLITE_BUSY = 5.0  # s a writer waits for SQLite's write lock before it fails
 DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 # Any number; PostgreSQL's advisory lock that keeps two starting services from migrating at once.
 MIGRATION_LOCK = 0x15B8_4157
@@ -124,7 +124,7 @@ def _compact_json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def _sqlite_pragmas(engine: AsyncEngine) -> None:
+def _sqlite_pragmas(engine: AsyncEngine, busy: float) -> None:
     """WAL (readers never wait for the writer), synchronous=NORMAL (durable at checkpoints, safe
     in WAL), a busy timeout, foreign keys; explicit BEGIN so reads see one snapshot and DDL is
     transactional (pysqlite's implicit transactions do neither)."""
@@ -136,7 +136,7 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
         for pragma in (
             "journal_mode=WAL",
             "synchronous=NORMAL",
-            f"busy_timeout={SQLITE_BUSY_MS}",
+            f"busy_timeout={int(busy * 1000)}",
             "foreign_keys=ON",
         ):
             cursor.execute(f"PRAGMA {pragma}")
@@ -147,14 +147,12 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN")
 
 
-def create_engine(url: URL, timeout: float) -> AsyncEngine:
+def create_engine(url: URL, timeout: float, sqlite_busy: float = SQLITE_BUSY) -> AsyncEngine:
     if url.get_backend_name() == "sqlite":
         engine = create_async_engine(
-            url,
-            json_serializer=_compact_json,
-            connect_args={"timeout": SQLITE_BUSY_MS / 1000},
+            url, json_serializer=_compact_json, connect_args={"timeout": sqlite_busy}
         )
-        _sqlite_pragmas(engine)
+        _sqlite_pragmas(engine, sqlite_busy)
         return engine
     return create_async_engine(
         url,
@@ -175,8 +173,12 @@ async def open_database(
     url: str,
     *,
     timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109 - becomes the Database's timeout
+    sqlite_busy: float = SQLITE_BUSY,
 ) -> Database:
-    """Open and check the database at ``url`` (one ``SELECT 1``); SQLite's directory is made."""
+    """Open and check the database at ``url`` (one ``SELECT 1``); SQLite's directory is made.
+
+    ``timeout`` bounds every later use too; ``sqlite_busy`` is how long a SQLite writer waits
+    for another's write lock (keep it below ``timeout``)."""
     parsed = normalise_url(url)
     shown = parsed.render_as_string(hide_password=True)
     if parsed.get_backend_name() == "sqlite" and parsed.database:
@@ -185,7 +187,7 @@ async def open_database(
         except OSError as exc:
             raise DatabaseOpenError(f"cannot create the directory of {shown}: {exc}") from exc
     try:
-        engine = create_engine(parsed, timeout)
+        engine = create_engine(parsed, timeout, sqlite_busy)
     except (ArgumentError, ImportError, TypeError, ValueError) as exc:
         raise DatabaseOpenError(f"cannot use {shown}: {one_line(exc)}") from exc
     database = Database(engine, shown, timeout)

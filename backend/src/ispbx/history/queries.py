@@ -360,9 +360,10 @@ class HistoryQueries:
     async def prune(self, older_than: datetime) -> int:
         """Delete events before ``older_than``; the number deleted.
 
-        The last contact transition of each endpoint and the last AMI event of each PBX are
-        kept, however old: they are the state at the start of any later window (a phone that
-        registered 100 days ago and never changed since is online, not unknown). Deletes go in
+        The last old contact transition of each endpoint and the last old AMI event of each PBX
+        are kept, however old: they are the state at the start of any later window (a phone that
+        registered 100 days ago and never changed since is online, not unknown). That is at most
+        one row per endpoint, even where a newer transition made it redundant. Deletes go in
         chunks by id, a transaction each, so a big prune never holds SQLite's write lock long.
         """
         cutoff = _us(older_than, "older_than")

@@ -1,0 +1,55 @@
+"""The history suites, unchanged, on a real PostgreSQL server (Debian's ``postgresql``).
+
+The classes come from the SQLite unit tests; this directory's conftest gives them a fresh
+PostgreSQL database per test, and for the outage tests a server of their own that is stopped
+mid-run (``pg_ctl stop``) and started again.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ispbx.history import Database
+from tests.unit.history import (
+    test_migrations,
+    test_queries,
+    test_recorder,
+    test_store,
+)
+
+pytestmark = pytest.mark.integration
+
+
+class TestMigrationsOnPostgres(test_migrations.TestMigrations):
+    pass
+
+
+class TestHistoryOnPostgres(test_queries.TestHistory):
+    pass
+
+
+class TestAvailabilityOnPostgres(test_queries.TestAvailability):
+    pass
+
+
+class TestRetentionOnPostgres(test_queries.TestRetention):
+    pass
+
+
+class TestAuditOnPostgres(test_store.TestAudit):
+    pass
+
+
+class TestConfigVersionsOnPostgres(test_store.TestConfigVersions):
+    pass
+
+
+class TestRecorderOnPostgres(test_recorder.TestRecorder):
+    pass
+
+
+async def test_it_really_is_postgresql(database: Database) -> None:
+    assert database.dialect == "postgresql"
+    async with database.begin() as conn:
+        version = (await conn.exec_driver_sql("SHOW server_version")).scalar()
+    assert str(version)[0].isdigit()
