@@ -37,22 +37,6 @@ class Presence(StrEnum):
     UNKNOWN = "unknown"
 
 
-def presence_after(kind: EventKind, data: Mapping[str, Any]) -> Presence:
-    """The endpoint's state after one of its contact transition events."""
-    online, contacts = data.get("online"), data.get("contacts")
-    if isinstance(online, bool):
-        if online:
-            return Presence.ONLINE
-        if isinstance(contacts, int) and contacts > 0:
-            return Presence.UNREACHABLE
-        return Presence.OFFLINE
-    if kind in (EventKind.REGISTERED, EventKind.REACHABLE):
-        return Presence.ONLINE
-    if kind == EventKind.UNREACHABLE:
-        return Presence.UNREACHABLE
-    return Presence.OFFLINE
-
-
 @dataclass(frozen=True, slots=True)
 class Period:
     start: datetime
@@ -139,11 +123,35 @@ class Availability:
 @dataclass(frozen=True, slots=True)
 class Transition:
     """A recorded event that availability replays: a contact transition of the endpoint, or a
-    PBX-wide AMI event. ``at`` in microseconds since the epoch."""
+    PBX-wide AMI event. ``at`` in microseconds since the epoch; ``online``/``contacts`` are the
+    endpoint's summary the event carries (None when it has none)."""
 
     at: int
     kind: EventKind
-    data: Mapping[str, Any]
+    online: bool | None = None
+    contacts: int | None = None
+
+    @classmethod
+    def of(cls, at: int, kind: EventKind, data: Mapping[str, Any]) -> Transition:
+        online, contacts = data.get("online"), data.get("contacts")
+        return cls(
+            at,
+            kind,
+            online if isinstance(online, bool) else None,
+            contacts if isinstance(contacts, int) and not isinstance(contacts, bool) else None,
+        )
+
+    def presence(self) -> Presence:
+        """The endpoint's state after this (contact transition) event."""
+        if self.online is not None:
+            if self.online:
+                return Presence.ONLINE
+            return Presence.UNREACHABLE if (self.contacts or 0) > 0 else Presence.OFFLINE
+        if self.kind in (EventKind.REGISTERED, EventKind.REACHABLE):
+            return Presence.ONLINE
+        if self.kind == EventKind.UNREACHABLE:
+            return Presence.UNREACHABLE
+        return Presence.OFFLINE
 
 
 def compute_availability(
@@ -159,29 +167,31 @@ def compute_availability(
     """Replay ``transitions`` (in [since, until], ordered) from the state the last contact
     transition ``before`` and the last AMI event ``ami_before`` (both before ``since``) left."""
     until_us = max(until_us, since_us)
-    state = Presence.UNKNOWN if before is None else presence_after(before.kind, before.data)
+    state = Presence.UNKNOWN if before is None else before.presence()
     ami_up = ami_before is None or ami_before.kind not in AMI_DOWN
-    periods: list[Period] = []
-    cursor = since_us
-
-    def close(at: int) -> None:
-        effective = state if ami_up else Presence.UNKNOWN
-        if at <= cursor:
-            return
-        if periods and periods[-1].state == effective:
-            periods[-1] = Period(periods[-1].start, from_us(at), effective)
-        else:
-            periods.append(Period(from_us(cursor), from_us(at), effective))
-
+    # (start, state) of each change of the effective state; periods are built from them once.
+    changes: list[tuple[int, Presence]] = [(since_us, state if ami_up else Presence.UNKNOWN)]
     for item in transitions:
-        at = min(max(item.at, since_us), until_us)
-        close(at)
-        cursor = max(cursor, at)
         if item.kind in AMI_DOWN:
             ami_up = False
         elif item.kind in AMI_UP:
             ami_up = True
         else:
-            state = presence_after(item.kind, item.data)
-    close(until_us)
+            state = item.presence()
+        effective = state if ami_up else Presence.UNKNOWN
+        if effective is changes[-1][1]:
+            continue
+        at = min(max(item.at, since_us), until_us)
+        if at == changes[-1][0]:  # zero seconds in the previous state: replace it
+            changes.pop()
+            if changes and changes[-1][1] is effective:
+                continue
+        changes.append((at, effective))
+    periods = [
+        Period(from_us(start), from_us(end), presence)
+        for (start, presence), (end, _) in zip(
+            changes, [*changes[1:], (until_us, state)], strict=True
+        )
+        if end > start
+    ]
     return Availability(pbx, endpoint, from_us(since_us), from_us(until_us), tuple(periods))

@@ -47,6 +47,7 @@ MAX_LIMIT = 1000
 PRUNE_CHUNK = 5000
 AMI_KINDS = [kind.value for kind in AMI_DOWN | AMI_UP]
 TRANSITION_KINDS = [kind.value for kind in CONTACT_TRANSITIONS]
+_KINDS = {kind.value: kind for kind in EventKind}  # a dict lookup, not an Enum call per row
 
 
 class InvalidQuery(ValueError):
@@ -88,8 +89,22 @@ def _us(moment: datetime, name: str) -> int:
 
 def _event_row(row: sa.Row[Any]) -> EventRow:
     return EventRow(
-        row.id, row.pbx, row.endpoint, EventKind(row.kind), from_us(row.occurred_at), row.data
+        row.id, row.pbx, row.endpoint, _KINDS[row.kind], from_us(row.occurred_at), row.data
     )
+
+
+# What availability needs of an event: the endpoint summary is read inside the database
+# (json_extract / ->>), so a window of thousands of events decodes no JSON in Python.
+_TRANSITION_COLUMNS = (
+    events.c.occurred_at,
+    events.c.kind,
+    events.c.data["online"].as_boolean().label("online"),
+    events.c.data["contacts"].as_integer().label("contacts"),
+)
+
+
+def _transition(row: sa.Row[Any]) -> Transition:
+    return Transition(row.occurred_at, _KINDS[row.kind], row.online, row.contacts)
 
 
 def _audit_row(row: sa.Row[Any]) -> AuditRow:
@@ -208,13 +223,12 @@ class HistoryQueries:
             before = await self._last_before(conn, own, since_us)
             ami_before = await self._last_before(conn, ami, since_us)
             window = (
-                sa.select(events.c.occurred_at, events.c.kind, events.c.data)
+                sa.select(*_TRANSITION_COLUMNS)
                 .where(sa.or_(own, ami))
                 .where(events.c.occurred_at >= since_us, events.c.occurred_at < until_us)
                 .order_by(events.c.occurred_at, events.c.id)
             )
             rows = (await conn.execute(window)).all()
-        transitions = [Transition(r.occurred_at, EventKind(r.kind), r.data) for r in rows]
         return compute_availability(
             pbx,
             endpoint,
@@ -222,7 +236,7 @@ class HistoryQueries:
             until_us,
             before=before,
             ami_before=ami_before,
-            transitions=transitions,
+            transitions=[_transition(row) for row in rows],
         )
 
     @staticmethod
@@ -230,13 +244,13 @@ class HistoryQueries:
         conn: AsyncConnection, condition: sa.ColumnElement[bool], at: int
     ) -> Transition | None:
         query = (
-            sa.select(events.c.occurred_at, events.c.kind, events.c.data)
+            sa.select(*_TRANSITION_COLUMNS)
             .where(condition, events.c.occurred_at < at)
             .order_by(events.c.occurred_at.desc(), events.c.id.desc())
             .limit(1)
         )
         row = (await conn.execute(query)).first()
-        return None if row is None else Transition(row.occurred_at, EventKind(row.kind), row.data)
+        return None if row is None else _transition(row)
 
     # -- audit and config versions ----------------------------------------------------------
 

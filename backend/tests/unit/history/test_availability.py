@@ -21,7 +21,7 @@ def at(seconds: float) -> int:
 
 
 def tr(seconds: float, kind: EventKind, data: Mapping[str, Any] | None = None) -> Transition:
-    return Transition(at(seconds), kind, data or {})
+    return Transition.of(at(seconds), kind, data or {})
 
 
 def run(

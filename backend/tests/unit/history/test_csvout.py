@@ -69,9 +69,9 @@ def test_availability_csv_summary_and_periods() -> None:
         "101",
         since,
         since + 3_600_000_000,
-        before=Transition(since - 1, EventKind.REGISTERED, {}),
+        before=Transition(since - 1, EventKind.REGISTERED),
         ami_before=None,
-        transitions=[Transition(since + 600_000_000, EventKind.UNREGISTERED, {})],
+        transitions=[Transition(since + 600_000_000, EventKind.UNREGISTERED)],
     )
     summary = parse(availability_csv([result]))
     assert tuple(summary[0]) == AVAILABILITY_COLUMNS
