@@ -39,6 +39,7 @@ SQLITE_BUSY = 5.0  # s a writer waits for SQLite's write lock before it fails
 DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 # Any number; PostgreSQL's advisory lock that keeps two starting services from migrating at once.
 MIGRATION_LOCK = 0x15B8_4157
+IMMEDIATE = "ispbx_sqlite_immediate"  # execution option read by the SQLite BEGIN hook
 
 
 class HistoryDatabaseError(Exception):
@@ -106,10 +107,16 @@ class Database:
     async def begin(
         self,
         timeout: float | None = None,  # noqa: ASYNC109 - the one place the timeout is applied
+        *,
+        immediate: bool = False,
     ) -> AsyncIterator[AsyncConnection]:
-        """A transaction under a timeout; database failures become ``DatabaseUnavailable``."""
+        """A transaction under a timeout; database failures become ``DatabaseUnavailable``.
+
+        ``immediate``: on SQLite, take the write lock at BEGIN (for a transaction that reads,
+        then writes, e.g. a migration: otherwise a concurrent writer makes it fail at once)."""
+        engine = self.engine.execution_options(**{IMMEDIATE: True}) if immediate else self.engine
         try:
-            async with asyncio.timeout(timeout or self.timeout), self.engine.begin() as conn:
+            async with asyncio.timeout(timeout or self.timeout), engine.begin() as conn:
                 yield conn
         except FAILURES as exc:
             raise DatabaseUnavailable(f"history database {self.url}: {one_line(exc)}") from exc
@@ -144,7 +151,8 @@ def _sqlite_pragmas(engine: AsyncEngine, busy: float) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(conn: sa.Connection) -> None:
-        conn.exec_driver_sql("BEGIN")
+        immediate = conn.get_execution_options().get(IMMEDIATE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def create_engine(url: URL, timeout: float, sqlite_busy: float = SQLITE_BUSY) -> AsyncEngine:
@@ -240,7 +248,7 @@ async def _migrate(
     owned = isinstance(database, str)
     db = await open_database(database) if isinstance(database, str) else database
     try:
-        async with db.begin(timeout) as conn:
+        async with db.begin(timeout, immediate=True) as conn:
             if db.dialect == "postgresql":
                 await conn.execute(
                     sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK}

@@ -112,7 +112,9 @@ class HistoryRecorder:
     # -- the hot path ---------------------------------------------------------------------------
 
     def record(self, event: HistoryEvent) -> None:
-        """Queue one event; never blocks, never raises for a full queue or a down database."""
+        """Queue one event; never blocks, never raises for a full queue or a down database.
+
+        Call it from the event loop's thread (the inventory's listeners run there)."""
         if len(self._queue) >= self.queue_size:
             self._queue.popleft()
             self._dropped += 1
@@ -146,11 +148,24 @@ class HistoryRecorder:
         if self._task is None:
             self._stopping.clear()
             self._task = asyncio.create_task(self._run(), name="history-recorder")
+            self._task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        """The writer ended by itself: a bug, not a database failure. Say so in the state (the
+        queue keeps filling and dropping, bounded) instead of failing silently."""
+        if task.cancelled() or task.exception() is None:
+            return
+        error = task.exception()
+        log.error("history: the recorder stopped: %r", error, exc_info=error)
+        self._state, self._since = "unavailable", self._clock()
+        self._last_error = f"recorder stopped: {error!r}"
 
     async def stop(self, timeout: float = STOP_TIMEOUT) -> None:  # noqa: ASYNC109 - a deadline
         """Write what is queued (for at most ``timeout`` s), then end the task."""
         task, self._task = self._task, None
         if task is None:
+            if self._queue:
+                log.warning("history: %d events never written (not started)", len(self._queue))
             return
         self._stopping.set()
         self._wake.set()

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from ispbx.history import Database
+from ispbx.history import Database, DatabaseOpenError, open_database
+from tests.integration.postgres import PostgresServer
 from tests.unit.history import (
     test_migrations,
     test_queries,
@@ -53,3 +54,21 @@ async def test_it_really_is_postgresql(database: Database) -> None:
     async with database.begin() as conn:
         version = (await conn.exec_driver_sql("SHOW server_version")).scalar()
     assert str(version)[0].isdigit()
+
+
+async def test_a_wrong_password_is_one_line_without_it(postgres: PostgresServer) -> None:
+    url = postgres.url().replace(postgres.password, "not-the-password")
+    with pytest.raises(DatabaseOpenError) as caught:
+        await open_database(url)
+    text = str(caught.value)
+    assert "password authentication failed" in text
+    assert "not-the-password" not in text
+    assert postgres.password not in text
+    assert "\n" not in text
+
+
+async def test_a_missing_database_is_one_line(postgres: PostgresServer) -> None:
+    with pytest.raises(DatabaseOpenError) as caught:
+        await open_database(postgres.url("no_such_database"))
+    assert 'database "no_such_database" does not exist' in str(caught.value)
+    assert "\n" not in str(caught.value)

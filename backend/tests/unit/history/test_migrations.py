@@ -3,6 +3,7 @@ PostgreSQL integration tests run this same class)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import sqlalchemy as sa
@@ -91,6 +92,14 @@ class TestMigrations:
         assert not {"events", "audit"} & await tables(database)
         await upgrade(database)
         assert await current_revision(database) == head_revision()
+
+    async def test_two_starts_migrating_at_once_both_succeed(self, database_url: str) -> None:
+        await asyncio.gather(upgrade(database_url), upgrade(database_url))
+        database = await open_database(database_url)
+        try:
+            assert await current_revision(database) == head_revision()
+        finally:
+            await database.close()
 
     async def test_upgrading_an_up_to_date_database_changes_nothing(
         self, database: Database

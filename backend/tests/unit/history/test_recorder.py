@@ -231,6 +231,25 @@ async def test_events_dropped_while_their_batch_was_in_flight_are_not_counted_lo
     assert recorder.state().written == 6
 
 
-def test_record_needs_no_running_loop_and_nonsense_sizes_are_refused() -> None:
+async def test_a_writer_that_crashes_shows_in_the_state(database: Database) -> None:
+    async def broken(batch: Sequence[HistoryEvent]) -> None:
+        raise RuntimeError("a bug")
+
+    recorder = HistoryRecorder(database, interval=0.01, writer=broken)
+    await recorder.start()
+    recorder.record(ev(1))
+    await until(lambda: recorder.state().state == "unavailable", 5, "the crash to show")
+    assert recorder.state().last_error == "recorder stopped: RuntimeError('a bug')"
+    recorder.record(ev(2))  # still never raises
+    await recorder.stop(timeout=1)
+
+
+def test_events_can_be_queued_before_any_loop_runs() -> None:
+    recorder = HistoryRecorder(None, queue_size=2)  # type: ignore[arg-type]
+    recorder.record_many(ev(n) for n in range(3))
+    assert (recorder.state().queued, recorder.state().dropped) == (2, 1)
+
+
+def test_nonsense_sizes_are_refused() -> None:
     with pytest.raises(ValueError):
         HistoryRecorder(None, queue_size=0)  # type: ignore[arg-type]
