@@ -59,7 +59,11 @@ class PostgresServer:
             self.root.mkdir(parents=True)
         self.data = self.root / "data"
         self.log = self.root / "server.log"
-        self._initdb()
+        try:
+            self._initdb()
+        except PostgresUnavailable:
+            shutil.rmtree(self.root, ignore_errors=True)
+            raise
 
     def _run(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         command = [str(self.bin / argv[0]), *argv[1:]]

@@ -211,3 +211,8 @@ class ChangeDetector:
 
     def known(self, endpoint: str) -> bool:
         return endpoint in self._states
+
+    def endpoints(self) -> frozenset[str]:
+        """Every endpoint observed and not gone: after a full resync, observe these too, so the
+        ones that vanished are unregistered."""
+        return frozenset(self._states)

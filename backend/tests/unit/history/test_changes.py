@@ -173,8 +173,10 @@ def test_detector_keeps_its_own_copy_while_the_inventory_mutates_in_place() -> N
     second = detector.observe("101", held, "Unavailable")
     assert [e.kind for e in second] == [EventKind.UNREACHABLE, EventKind.DEVICE_STATE]
     assert second[0].occurred_at == NOW + timedelta(seconds=5)
+    assert detector.endpoints() == {"101"}
     assert detector.observe("101", None, None)[0].kind == EventKind.UNREGISTERED
     assert not detector.known("101")
+    assert detector.endpoints() == frozenset()
 
 
 def test_contact_fields_kept_are_only_the_ones_history_uses() -> None:
