@@ -7,9 +7,18 @@ mid-run (``pg_ctl stop``) and started again.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from ispbx.history import Database, DatabaseOpenError, open_database
+from ispbx.history import (
+    Database,
+    DatabaseOpenError,
+    DatabaseUnavailable,
+    HistoryQueries,
+    open_database,
+    upgrade,
+)
 from tests.integration.postgres import PostgresServer
 from tests.unit.history import (
     test_migrations,
@@ -72,3 +81,26 @@ async def test_a_missing_database_is_one_line(postgres: PostgresServer) -> None:
         await open_database(postgres.url("no_such_database"))
     assert 'database "no_such_database" does not exist' in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+async def test_queries_fail_fast_while_the_server_is_down_and_work_when_it_returns(
+    private_postgres: PostgresServer,
+) -> None:
+    database = await open_database(private_postgres.create_database("queries"), timeout=5)
+    try:
+        await upgrade(database)
+        queries = HistoryQueries(database)
+        await queries.fleet_history("pbx")  # a pooled connection, soon dead
+        private_postgres.stop()
+        started = time.monotonic()
+        with pytest.raises(DatabaseUnavailable) as caught:
+            await queries.fleet_history("pbx")
+        assert time.monotonic() - started < 10
+        assert "\n" not in str(caught.value)
+        assert private_postgres.password not in str(caught.value)
+        private_postgres.start()
+        assert (await queries.fleet_history("pbx")).rows == []
+    finally:
+        if not private_postgres.running():
+            private_postgres.start()
+        await database.close()
