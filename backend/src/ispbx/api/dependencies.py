@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query, Request
 
-from ispbx.api.errors import ExtensionNotFound, Unauthorized
+from ispbx.api.errors import ExtensionNotFound, Forbidden, Unauthorized
 from ispbx.pbx.pbx import Pbx
 from ispbx.pbx.readmodel import ReadModel, valid_extension
 from ispbx.security.tokens import Principal
@@ -78,7 +78,16 @@ async def require_token_or_query(
     return _caller(request, bearer_token(request) or token)
 
 
+async def require_admin(request: Request) -> Caller:
+    """An admin token, or 401 (no/unknown token) / 403 (a viewer's)."""
+    caller = _caller(request, bearer_token(request))
+    if caller.principal.role != "admin":
+        raise Forbidden()
+    return caller
+
+
 CallerDep = Annotated[Caller, Depends(require_token)]
+AdminDep = Annotated[Caller, Depends(require_admin)]
 StreamCallerDep = Annotated[Caller, Depends(require_token_or_query)]
 
 

@@ -21,6 +21,7 @@ class ListRow(TypedDict):
     exists_in_config: bool | None
     in_asterisk: bool | None
     status: Literal["online", "offline"]
+    flapping: bool
     details: StringMap
     callerid: str | None
     aor: StringMap | None
@@ -46,6 +47,7 @@ class EndpointBody(EnvelopeBody):
     extension: str
     exists_in_config: bool | None
     in_asterisk: bool | None
+    flapping: bool
     details: DetailSections
 
 

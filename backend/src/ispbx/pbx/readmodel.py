@@ -9,8 +9,8 @@ one PJSIPShowEndpoint of an endpoint whose details the prefetch has not reached 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from ispbx.ami import AmiSession
 from ispbx.pbx.bodies import (
@@ -93,6 +93,7 @@ class ReadModel:
     store: ConfigStore
     fields: DetailFields
     session: AmiSession
+    flapping: Callable[[str], bool] = field(default=lambda _name: False)
 
     # -- common --------------------------------------------------------------------------------
 
@@ -148,6 +149,7 @@ class ReadModel:
             "exists_in_config": self._in_config(name, config),
             "in_asterisk": self._in_asterisk(name),
             "status": status_of(device_state),
+            "flapping": self.flapping(name),
             "details": select("EndpointList", {**listing, "DeviceState": device_state}),
             "callerid": callerid,
             "aor": select("AorDetail", aor) if aor else None,
@@ -203,6 +205,7 @@ class ReadModel:
             "extension": name,
             "exists_in_config": self._in_config(name, config),
             "in_asterisk": self._in_asterisk(name),
+            "flapping": self.flapping(name),
             "details": sections,
         }
 

@@ -135,7 +135,9 @@ class ConfigStore:
         self._good_marks = self._marks = marks
         self._set(*parsed, None)
 
-    def _set(self, config: PjsipConfig | None, check: ConfigCheck | None, error: str | None) -> None:
+    def _set(
+        self, config: PjsipConfig | None, check: ConfigCheck | None, error: str | None
+    ) -> None:
         old = self._view
         if config is old.config and error == old.error:
             return
