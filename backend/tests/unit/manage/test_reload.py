@@ -1,4 +1,4 @@
-"""Reloads over AMI: "in progress" is retried, a burst of callers shares reloads, failures say why."""
+"""Reloads over AMI: "in progress" is retried, callers share reloads, failures say why."""
 
 from __future__ import annotations
 
