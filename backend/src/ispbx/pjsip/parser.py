@@ -47,6 +47,7 @@ __all__ = [
     "PjsipConfigError",
     "ResolvedObject",
     "Section",
+    "decode_config",
     "default_glob",
     "default_read_text",
     "parse_file",
@@ -66,9 +67,14 @@ GLOB_MAGIC = frozenset("*?[")
 UTF8_BOM = "\ufeff"
 
 
+def decode_config(data: bytes) -> str:
+    """A file's bytes as Asterisk reads them: newlines untouched, bad UTF-8 replaced."""
+    return data.decode("utf-8", errors="replace")
+
+
 def default_read_text(path: Path) -> str:
-    """Read a file as Asterisk does: bytes, newlines untouched, bad UTF-8 replaced."""
-    return path.read_bytes().decode("utf-8", errors="replace")
+    """Read a file as Asterisk does."""
+    return decode_config(path.read_bytes())
 
 
 def default_glob(pattern: str) -> list[Path]:

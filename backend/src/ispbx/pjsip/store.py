@@ -14,8 +14,11 @@ included file after a failed parse are all noticed.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
-from dataclasses import dataclass
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ispbx.listeners import Listeners
@@ -23,8 +26,8 @@ from ispbx.pjsip.checks import ConfigCheck, check_config
 from ispbx.pjsip.parser import (
     PjsipConfig,
     PjsipConfigError,
+    decode_config,
     default_glob,
-    default_read_text,
     parse_file,
 )
 from ispbx.tasks import cancel_and_wait
@@ -32,6 +35,18 @@ from ispbx.tasks import cancel_and_wait
 log = logging.getLogger(__name__)
 
 Mark = tuple[int, int]  # (mtime_ns, size); (-1, -1) when missing
+
+
+def fileset_tag(contents: Mapping[Path, bytes | None]) -> str:
+    """A strong ETag for the content of a whole set of config files (a missing file counts)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for path in sorted(contents):
+        data = contents[path]
+        digest.update(os.fsencode(path) + b"\0")
+        digest.update(b"-" if data is None else b"+%d:" % len(data) + data)
+    return f'"{digest.hexdigest()}"'
+
+
 Parsed = tuple[PjsipConfig, ConfigCheck]
 Marks = dict[Path, Mark]
 
@@ -49,6 +64,7 @@ class Recorder:
 
     def __init__(self) -> None:
         self.marks: Marks = {}
+        self.contents: dict[Path, bytes | None] = {}  # what each read found (None: missing)
 
     def note(self, path: Path) -> None:
         self.marks.setdefault(path, mark(path))
@@ -61,7 +77,13 @@ class Recorder:
 
     def read_text(self, path: Path) -> str:
         self.note(path)
-        return default_read_text(path)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            self.contents[path] = None
+            raise
+        self.contents[path] = data
+        return decode_config(data)
 
     def glob(self, pattern: str) -> list[Path]:
         self.note(Path(pattern).parent)
@@ -75,6 +97,9 @@ class ConfigView:
     error: str | None  # why the latest read failed, if it did
     version: int  # bumps on every change of config or error
     check: ConfigCheck | None = None  # what Asterisk makes of each object of ``config``
+    # the files the latest read found (None: a missing include), and their ETag
+    contents: Mapping[Path, bytes | None] = field(default_factory=dict)
+    etag: str = ""
 
     @property
     def warnings(self) -> tuple[str, ...]:
