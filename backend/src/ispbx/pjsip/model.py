@@ -5,6 +5,7 @@ Behaviour follows Asterisk 22 (main/config.c, res/res_sorcery_config.c, main/for
 
 from __future__ import annotations
 
+import functools
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -57,7 +58,7 @@ class Section:
     options: tuple[tuple[str, str], ...]
     all_options: tuple[tuple[str, str], ...] = ()
 
-    @property
+    @functools.cached_property
     def type(self) -> str | None:
         """The first `type` value, inherited ones first: what sorcery matches against."""
         return next((value for key, value in self.all_options if key == "type"), None)
@@ -144,16 +145,31 @@ def resolve_options(
             values[key] = _joined(values.get(key), value) if value else values.get(key, "")
         else:
             values[key] = value
-    if any(key in ("allow", "disallow") for key, _ in lines):
-        values["allow"] = ",".join(resolve_codecs(lines, table))
+    codec_lines = tuple(line for line in lines if line[0] in ("allow", "disallow"))
+    if codec_lines:
+        values["allow"] = _codecs(codec_lines, table)
     if set_vars:
         values["set_var"] = shown_set_var(set_vars)
     return values
 
 
 def _accumulates(table: OptionTable, object_type: str | None, key: str) -> bool:
-    spec = table.option(object_type, key) if object_type else None
-    return spec.accumulates if spec is not None else key in ("match", "contact")
+    if object_type is None:
+        return key in ("match", "contact")
+    return key in _accumulating(table, object_type)
+
+
+@functools.lru_cache(maxsize=64)
+def _accumulating(table: OptionTable, object_type: str) -> frozenset[str]:
+    return frozenset(
+        name.lower() for name, spec in table.options(object_type).items() if spec.accumulates
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _codecs(lines: tuple[tuple[str, str], ...], table: OptionTable) -> str:
+    """The codec list of these allow/disallow lines (templates repeat the same lines)."""
+    return ",".join(resolve_codecs(lines, table))
 
 
 def _joined(previous: str | None, value: str) -> str:
