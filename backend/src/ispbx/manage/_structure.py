@@ -60,6 +60,7 @@ class TextFile:
     __slots__ = (
         "appended",
         "created",
+        "depth",
         "end_depth",
         "end_seq",
         "ids",
@@ -84,6 +85,7 @@ class TextFile:
         self.stopped = False  # an error ended it early: the reader ignores the rest
         self.lead: tuple[float, float] | None = None  # (owner seq, start seq) of leading options
         self.appended = 0  # sections added at its end since the scan
+        self.depth = 0  # include depth (the main file: 1)
 
 
 class LineStore:
@@ -290,6 +292,7 @@ class Structure:
 
     def _read(self, file: TextFile, state: _State) -> None:
         file.loads += 1
+        file.depth = len(self.stack)
         text, lines = self._reader_lines(file)
         work = _Pass(file, lines, state, self.seq)
         try:

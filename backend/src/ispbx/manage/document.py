@@ -335,7 +335,7 @@ class ConfigDocument:
         created in the document when it is new. A file that nothing includes is written but
         its sections are not objects until it is included (see ensure_include)."""
         _check_section_name(name)
-        pairs = [(_option_key(k), k, _checked_value(v)) for k, v in options]
+        pairs = [(_option_name(k), k, _checked_value(v)) for k, v in options]
         comments = _comment_lines(comment)
         for template in templates:
             _check_template_name(template)
@@ -730,7 +730,7 @@ class ConfigDocument:
         structure = self._struct()
         for other in structure.files:
             lead = other.lead
-            if other is not file and lead and lead[0] < file.end_seq < lead[1]:
+            if other is not file and lead and lead[0] < file.end_seq <= lead[1]:
                 raise UnsafeEditError(
                     f"{other.path} starts with options that continue the section open "
                     f"before it; a section added at the end of {file.path} would take them"
@@ -791,7 +791,7 @@ class ConfigDocument:
         """Make the appended section part of the structure without reading everything again."""
         name, templates, bases = new
         file.appended += 1
-        seq = file.end_seq - 0.5 + file.appended * 1e-6
+        seq = _appended_seq(file)
         header = lids[0]
         category = Cat(name, file, (header, self._line_number(header), seq), None)
         for token, base in zip(templates, bases, strict=True):
@@ -886,10 +886,16 @@ def _read_file(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def _option_key(option: str) -> str:
+def _option_name(option: str) -> str:
+    """The reader's key of an option name this module writes."""
     if not isinstance(option, str) or not _OPTION_NAME.fullmatch(option):
         raise InvalidNameError(f"option name {option!r}")
-    key = fold(option)
+    return fold(option)
+
+
+def _option_key(option: str) -> str:
+    """As _option_name, for an option of an existing object (its type cannot change)."""
+    key = _option_name(option)
     if key == "type":
         raise InvalidNameError("'type' decides what the object is; delete and add it instead")
     return key
@@ -951,9 +957,16 @@ def _comment_lines(comment: str | None) -> list[str]:
 
 def _file_eol(lines: list[str]) -> str:
     """The file's line ending: "\\r" when most of its lines end with CRLF."""
-    real = lines[:-1] if lines and lines[-1] == "" else lines
+    real = lines[:-1]  # the last piece has no line ending (it is "" after a final newline)
     crlf = sum(1 for line in real if line.endswith("\r"))
     return "\r" if real and crlf * 2 > len(real) else ""
+
+
+def _appended_seq(file: TextFile) -> float:
+    """A reading position for the n-th section appended to `file`: after its last line, before
+    whatever is read after it. A file included last ends where its includer ends: the deeper
+    file's additions come first."""
+    return file.end_seq - 0.5 - file.depth * 0.04 + file.appended * 1e-8
 
 
 def _count_before(base: Cat, file: TextFile) -> int:
