@@ -63,6 +63,7 @@ class TextFile:
         "depth",
         "end_depth",
         "end_seq",
+        "eol",
         "ids",
         "lead",
         "loads",
@@ -76,6 +77,7 @@ class TextFile:
         self.original = original  # None: created by an edit
         self.created = original is None
         self.ids: list[int] = []
+        self.eol: str | None = None  # its line ending style, once an edit needed it
         self.reset()
 
     def reset(self) -> None:
@@ -262,6 +264,7 @@ class Structure:
         self.last_header_seq: dict[str, float] = {}
         self.any_name_seq = -1.0  # last header naming "" (which means: any section)
         self.includes: list[str] = []  # every include pattern read, braces expanded
+        self.filters: dict[str, list[tuple[str, float]]] = {}  # (+filter) headers by name
         self._decoded: dict[int, tuple[str, list[str]]] = {}
 
     # -- scanning ----------------------------------------------------------------------
@@ -568,6 +571,8 @@ class Structure:
         if token == "!":
             target.is_template = True
         elif token.startswith("+"):
+            if token[1:]:
+                self.filters.setdefault(_fold(name), []).append((token[1:], self.seq))
             found = self._find_for_append(name, token[1:])
             if found is None:
                 reason = f"Category addition requested, but category '{name}' does not exist"

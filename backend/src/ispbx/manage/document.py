@@ -32,10 +32,18 @@ follow (each checked against the reader in tests/unit/manage):
   next header, except the comment block directly above that next header.
 * ensure_include appends `; comment` and `#include target` to the end of a file once.
 
-Refusals raise a DocumentError subclass (see each class). An edit that would change how any
-other line reads (a `;--` block comment around the spot, a file included twice, a section other
-sections copy as a template, a file whose next sibling continues its last section, …) raises
-UnsafeEditError instead of guessing; such layouts are rare and the admin can edit them by hand.
+Refusals raise a DocumentError subclass (see each class) and change nothing: every edit checks
+and renders all it will write before it changes a line. An edit that could change how any other
+line or object reads raises UnsafeEditError instead of guessing: a line in or next to a `;--`
+block comment, a file included twice, a section other sections copy as a template, a later
+`[name](+filter)` whose filter looks at the edited option, a file whose next glob sibling starts
+with lines that continue its last section, lines an include adds to a section being deleted.
+Such layouts are rare; the admin edits them by hand.
+
+Also: names and values are compared and reported as the reader decodes them (undecodable bytes
+as U+FFFD); a file that nothing includes can be written (add_section) but its sections are not
+objects until it is included; load() does not look for duplicate objects (the reader, which
+validates every candidate, does). A document is not thread-safe.
 """
 
 from __future__ import annotations
@@ -207,8 +215,10 @@ class ConfigDocument:
         cls, main: Path, *, read: ReadBytes | None = None, glob: Glob | None = None
     ) -> ConfigDocument:
         """Read `main` and everything it includes (relative includes resolve against main's
-        directory, also inside nested includes, as Asterisk does). Raises ConfigRejectedError
-        when the reader rejects the main file as a whole."""
+        directory, also inside nested includes, as Asterisk does). `read(path)` returns a
+        file's bytes and raises OSError (FileNotFoundError for a missing file) like
+        Path.read_bytes; `glob(pattern)` returns the matching paths, sorted. Raises
+        ConfigRejectedError when the reader rejects the main file as a whole."""
         document = cls(main, read=read, glob=glob)
         document._scan()
         return document
@@ -306,14 +316,14 @@ class ConfigDocument:
         """Make the object's effective `allow` exactly `codecs`, in that order."""
         names = _checked_codecs(codecs)
         lines = [("disallow", "all")] + ([("allow", ",".join(names))] if names else [])
-        category = self._editable(obj_type, obj_id)
+        category = self._editable(obj_type, obj_id, CODEC_OPTIONS)
         self._replace_own(category, CODEC_OPTIONS, lines)
 
     def remove_option(self, obj_type: str, obj_id: str, option: str) -> bool:
         """Remove the object's own lines of `option` (allow/disallow: both); False if none."""
         key = _option_key(option)
         keys = CODEC_OPTIONS if key in CODEC_OPTIONS else frozenset({key})
-        category = self._editable(obj_type, obj_id)
+        category = self._editable(obj_type, obj_id, keys)
         own = self._own_lines(category, keys)
         for lid in own:
             self._touchable(lid)
@@ -473,13 +483,21 @@ class ConfigDocument:
             raise TemplateOnlyError(f"'{obj_id}' is only a template of type {obj_type}")
         raise UnknownObjectError(f"no {obj_type} '{obj_id}'")
 
-    def _editable(self, obj_type: str, obj_id: str) -> Cat:
+    def _editable(self, obj_type: str, obj_id: str, keys: frozenset[str] = frozenset()) -> Cat:
+        """The object, if editing its `keys` (or deleting it) changes no other object."""
+        structure = self._struct()
         category = self._lookup(obj_type, obj_id)
-        if self._struct().heirs(category):
+        if structure.heirs(category):
             raise UnsafeEditError(
                 f"'{obj_id}' ({obj_type}) is copied as a template by other sections: "
                 "changing it would change them too"
             )
+        for filter_, seq in structure.filters.get(category.key, []):
+            if seq > category.seq and _filter_reads(filter_, keys):
+                raise UnsafeEditError(
+                    f"a later [{obj_id}](+{filter_}) chooses its section by these options: "
+                    "changing them could move it to another section"
+                )
         for piece in category.pieces:
             self._single_load(piece.file)
         self._struct().materialize(category)
@@ -501,7 +519,7 @@ class ConfigDocument:
     # a refusal leaves the document as it was.
 
     def _set_single(self, obj_type: str, obj_id: str, key: str, value: str) -> None:
-        category = self._editable(obj_type, obj_id)
+        category = self._editable(obj_type, obj_id, frozenset({key}))
         found = self._struct().expand(category)
         last = next((v for v in reversed(found) if v.key == key), None)
         if last is not None and not last.inherited:
@@ -513,7 +531,7 @@ class ConfigDocument:
         self._put_lines(category, piece, after, texts)
 
     def _set_many(self, obj_type: str, obj_id: str, key: str, values: list[str]) -> None:
-        category = self._editable(obj_type, obj_id)
+        category = self._editable(obj_type, obj_id, frozenset({key}))
         self._replace_own(category, frozenset({key}), [(key, v) for v in values])
 
     def _replace_own(
@@ -687,7 +705,9 @@ class ConfigDocument:
 
     def _append_lines(self, file: TextFile, texts: list[str]) -> list[int]:
         """Add lines at the end of `file`, after one blank line, in its line endings."""
-        eol = _file_eol(self._store.lines(file))
+        if file.eol is None:
+            file.eol = _file_eol(self._store.lines(file))
+        eol = file.eol
         ids = file.ids
         if not ids:
             ids.append(self._store.new_line(file, ""))
@@ -730,7 +750,7 @@ class ConfigDocument:
         structure = self._struct()
         for other in structure.files:
             lead = other.lead
-            if other is not file and lead and lead[0] < file.end_seq <= lead[1]:
+            if other is not file and lead and lead[0] <= file.end_seq <= lead[1]:
                 raise UnsafeEditError(
                     f"{other.path} starts with options that continue the section open "
                     f"before it; a section added at the end of {file.path} would take them"
@@ -747,7 +767,7 @@ class ConfigDocument:
 
     def _template(self, structure: Structure, file: TextFile, name: str) -> Cat:
         found = structure.named(name)
-        if not found or found[0].seq >= file.end_seq:
+        if not found or found[0].seq > file.end_seq:
             raise UnknownTemplateError(f"no section '{name}' before the end of {file.path}")
         return found[0]
 
@@ -793,7 +813,8 @@ class ConfigDocument:
         file.appended += 1
         seq = _appended_seq(file)
         header = lids[0]
-        category = Cat(name, file, (header, self._line_number(header), seq), None)
+        line = len(file.ids) - len(lids)  # the new lines sit just before the final ""
+        category = Cat(name, file, (header, line, seq), None)
         for token, base in zip(templates, bases, strict=True):
             add_entry(category, Inherit(base, _count_before(base, file), header, token), seq)
             structure.refs[base.key] = structure.refs.get(base.key, 0) + 1
@@ -969,9 +990,24 @@ def _appended_seq(file: TextFile) -> float:
     return file.end_seq - 0.5 - file.depth * 0.04 + file.appended * 1e-8
 
 
+def _filter_reads(filter_: str, keys: frozenset[str]) -> bool:
+    """Whether a `(+filter)` looks at options named like `keys` (its names are regexes)."""
+    for part in filter_.split("&"):
+        name = part.partition("=")[0].strip(WHITESPACE)
+        if name == "TEMPLATES":
+            continue
+        try:
+            pattern = re.compile(name, re.IGNORECASE)
+        except re.error:
+            continue  # the reader then matches nothing
+        if any(pattern.search(key) for key in keys):
+            return True
+    return False
+
+
 def _count_before(base: Cat, file: TextFile) -> int:
     """How many of the template's entries the reader has read when it reaches file's end."""
-    return bisect.bisect_left(base.seqs, file.end_seq)
+    return bisect.bisect_right(base.seqs, file.end_seq)  # its last line is at end_seq
 
 
 def _merged(spans: list[tuple[TextFile, int, int]]) -> list[tuple[TextFile, int, int]]:

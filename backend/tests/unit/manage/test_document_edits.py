@@ -508,3 +508,11 @@ def test_get_reports_own_lines_and_headers() -> None:
     ]
     assert found.options["context"] == "a"
     assert found.options["allow"] == "ulaw"
+
+
+def test_options_a_later_filtered_continuation_looks_at_are_not_edited() -> None:
+    text = "[101]\ntype=aor\ncontext=x\n[101]\ntype=endpoint\n[101](+context=x)\nmax_contacts=2\n"
+    document = Files({"pjsip.conf": text}).load()
+    with pytest.raises(UnsafeEditError):
+        document.set_option("aor", "101", "context", "y")  # the (+) would move to the endpoint
+    document.set_option("aor", "101", "qualify_frequency", "30")  # not looked at
