@@ -153,6 +153,12 @@ def resolve_options(
     return values
 
 
+def takes_many_lines(object_type: str, key: str) -> bool:
+    """Whether repeated lines of ``key`` add up (``set_var``, ``match``, ``permit`` …) rather
+    than the last one winning."""
+    return key == "set_var" or _accumulates(OptionTable.load(), object_type, key)
+
+
 def _accumulates(table: OptionTable, object_type: str | None, key: str) -> bool:
     if object_type is None:
         return key in ("match", "contact")
