@@ -35,6 +35,7 @@ class ServiceProcess:
             "ISPBX_API_TOKENS": TEST_TOKENS,
             "ISPBX_TOKEN_FILE": str(log_path.parent / "admin-token"),
             "ISPBX_DATABASE_URL": f"sqlite+aiosqlite:///{log_path.parent / 'ispbx.db'}",
+            "ISPBX_STATE_DIR": str(log_path.parent / "state"),
             **env,
         }
         self.log_path = log_path

@@ -15,7 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from ispbx import __version__
-from ispbx.api import endpoints, events, history, system
+from ispbx.api import endpoints, events, history, manage, system
 from ispbx.api.dependencies import BEARER_SCHEME
 from ispbx.api.errors import ApiError, api_error_handler
 from ispbx.api.ui import mount_ui
@@ -50,6 +50,7 @@ def create_app(settings: Settings, fields: DetailFields | None = None) -> FastAP
     app.add_exception_handler(ApiError, api_error_handler)
     app.include_router(system.router)
     app.include_router(history.router)  # before endpoints: its /{rest:path} catches the rest
+    app.include_router(manage.router)
     app.include_router(endpoints.router)
     app.include_router(events.router)
     mount_ui(app, settings.frontend_dir)
@@ -57,8 +58,14 @@ def create_app(settings: Settings, fields: DetailFields | None = None) -> FastAP
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origin_list,
-            allow_methods=["GET"],
-            allow_headers=["Authorization", "If-None-Match", "Last-Event-ID"],
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "If-Match",
+                "If-None-Match",
+                "Last-Event-ID",
+            ],
             expose_headers=["ETag"],
         )
     return app

@@ -43,6 +43,8 @@ INI_KEYS: dict[str, tuple[str, str]] = {
     "cors_origins": ("api", "cors_origins"),
     "frontend_dir": ("http", "frontend_dir"),
     "database_url": ("history", "database_url"),
+    "managed_conf": ("pjsip", "managed_conf"),
+    "state_dir": ("service", "state_dir"),
     "history_days": ("history", "days"),
     "flap_changes": ("history", "flap_changes"),
     "flap_minutes": ("history", "flap_minutes"),
@@ -114,8 +116,21 @@ class Settings(BaseSettings):
         default_factory=lambda: f"sqlite+aiosqlite:///{default_state_dir() / 'ispbx.db'}"
     )
     history_days: int = Field(default=90, ge=1, le=36500)
+    managed_conf: str = "pjsip_ispbx.conf"
+    state_dir: Path = Field(default_factory=default_state_dir)
     flap_changes: int = Field(default=4, ge=2, le=1000)
     flap_minutes: float = Field(default=10.0, gt=0, le=1440)
+
+    @field_validator("managed_conf")
+    @classmethod
+    def _valid_managed_conf(cls, value: str) -> str:
+        path = Path(value.strip())
+        if not value.strip() or path.is_absolute() or ".." in path.parts or path.suffix != ".conf":
+            example = "e.g. pjsip_ispbx.conf"
+            raise ValueError(
+                f"must be a .conf file name beside pjsip.conf ({example}), not {value!r}"
+            )
+        return str(path)
 
     @field_validator("ami_port", "http_port", mode="before")
     @classmethod
@@ -194,7 +209,16 @@ class Settings(BaseSettings):
     def pbxes(self) -> list[PbxSettings]:
         """The Asterisk servers to watch: today one, ``default``, from the top-level settings."""
         target = AmiTarget(self.ami_host, self.ami_port, self.ami_username, self.ami_secret)
-        return [PbxSettings("default", target, self.pjsip_conf_path)]
+        conf = self.pjsip_conf_path
+        return [
+            PbxSettings(
+                "default",
+                target,
+                conf,
+                managed_conf=conf.parent / self.managed_conf,
+                journal=self.state_dir / "write-journal-default.json",
+            )
+        ]
 
 
 @dataclass(frozen=True)
@@ -204,6 +228,8 @@ class PbxSettings:
     id: str
     ami: AmiTarget
     pjsip_conf: Path
+    managed_conf: Path  # where created endpoints go (an #include of pjsip.conf)
+    journal: Path  # the previous contents of files while a write is under way
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

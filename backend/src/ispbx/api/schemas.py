@@ -195,5 +195,34 @@ class AuditPage(BaseModel):
     next_cursor: str | None
 
 
+class WriteResult(BaseModel):
+    status: Literal["applied", "dry_run"]
+    operation: Literal["create", "update", "delete", "import", "revert"]
+    extensions: list[str] = Field(description="the extensions the change is about")
+    diff: dict[str, str] = Field(description="a unified diff per file it changes")
+    warnings: list[str] = Field(description="what Asterisk will complain about, file:line")
+    password: str | None = Field(description="a generated password, shown this once")
+    passwords: dict[str, str] = Field(description="generated passwords of an import")
+    kept: list[str] = Field(description="auths/AORs a delete kept because others use them")
+    version: int | None = Field(description="the config version this change made")
+    etag: str = Field(description="the file set's ETag now (send it as If-Match next time)")
+    endpoint: Endpoint | None = Field(description="the endpoint as Asterisk now has it")
+
+
+class VersionOut(BaseModel):
+    id: int
+    pbx: str
+    created_at: str
+    author: str
+    reason: str
+    paths: list[str]
+    diff: str | None = None
+
+
+class VersionList(BaseModel):
+    versions: list[VersionOut]
+    next_cursor: str | None
+
+
 class ErrorDetail(BaseModel):
     detail: str

@@ -30,6 +30,7 @@ from ispbx.pbx.state import (
     Keeper,
     Snapshot,
     device_state_word,
+    group_detail,
     split_names,
 )
 from ispbx.pbx.sync import Fingerprints, endpoints_to_refresh, take_snapshot
@@ -284,6 +285,37 @@ class Inventory:
                 contact["RoundtripUsec"] = message["RoundtripUsec"]
         self._fetcher.mark_dirty(endpoint)
         return endpoint
+
+    # -- what a write read back --------------------------------------------------------------
+
+    def accept_readback(self, name: str, items: list[AmiMessage] | None) -> None:
+        """A write just read ``name`` back from Asterisk (None: it is gone): take it now rather
+        than at the end of the resync its reload sets off, so the API shows it at once."""
+        if items is None:
+            self._state.endpoints.pop(name, None)
+            self._details.pop(name, None)
+            self._state.contacts.pop(name, None)
+            self.changes.emit({name})
+            return
+        detail = group_detail(items, self._keeper)
+        if detail is None:
+            return
+        endpoint = next(m for m in items if m.get("Event") == "EndpointDetail")
+        listing = {
+            "ObjectType": "endpoint",
+            "ObjectName": name,
+            "Transport": endpoint.get("Transport", ""),
+            "Aor": endpoint.get("Aors", ""),
+            "Auths": endpoint.get("Auth", ""),
+            "OutboundAuths": endpoint.get("OutboundAuth", ""),
+            "DeviceState": endpoint.get("DeviceState", "Unknown"),
+        }
+        self._state.endpoints[name] = self._keeper.trim("EndpointList", listing)
+        self._state.device_states.setdefault(name, listing["DeviceState"])
+        for aor in detail.aors:
+            self._state.aors[aor.get("ObjectName", "")] = aor
+        self._store_detail(name, detail)
+        self.changes.emit({name})
 
     # -- details -------------------------------------------------------------------------------
 

@@ -13,8 +13,10 @@ from datetime import timedelta
 
 from ispbx.ami import AmiSession
 from ispbx.history.flapping import FlapTransition
-from ispbx.history.recorder import HistoryRecorder
+from ispbx.history.service import History
 from ispbx.listeners import Unsubscribe
+from ispbx.manage.files import Journal
+from ispbx.manage.service import ManageService
 from ispbx.pbx.detail import DetailFields
 from ispbx.pbx.history import PbxHistory
 from ispbx.pbx.inventory import Inventory
@@ -33,7 +35,7 @@ class Pbx:
         self,
         config: PbxSettings,
         fields: DetailFields,
-        recorder: HistoryRecorder,
+        history: History,
         *,
         flap_changes: int = 4,
         flap_window: timedelta = timedelta(minutes=10),
@@ -45,7 +47,7 @@ class Pbx:
         self.history = PbxHistory(
             config.id,
             self.inventory,
-            recorder,
+            history.recorder,
             flap_changes=flap_changes,
             flap_window=flap_window,
         )
@@ -53,6 +55,15 @@ class Pbx:
             self.inventory, self.store, fields, self.session, self.history.flapping
         )
         self.publisher = ListPublisher(self.readmodel)
+        self.manage = ManageService(
+            config.id,
+            self.session,
+            self.store,
+            self.inventory,
+            history,
+            managed=config.managed_conf,
+            journal=Journal(config.journal),
+        )
         self._unsubscribe: list[Unsubscribe] = []
         self._prints: tuple[int, dict[str, Hashable]] | None = None
 
@@ -88,6 +99,7 @@ class Pbx:
 
     async def start(self) -> None:
         self._unsubscribe = self._wire()
+        await self.manage.recover()  # a write cut short by a crash is undone before reading
         await self.store.reload()
         self.publisher.start()
         self.store.start()

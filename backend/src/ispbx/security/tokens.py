@@ -7,6 +7,7 @@ Every configured token is compared in constant time.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import os
@@ -24,6 +25,7 @@ Role = Literal["viewer", "admin"]
 @dataclass(frozen=True)
 class Principal:
     role: Role
+    name: str = ""  # who, in the audit: the token's fingerprint (a token is never logged)
 
     @property
     def sees_secrets(self) -> bool:
@@ -36,11 +38,17 @@ class TokenStore:
 
     def role_of(self, token: str) -> Role | None:
         """The role of ``token``; every token is compared, in constant time."""
+        principal = self.principal_of(token)
+        return None if principal is None else principal.role
+
+    def principal_of(self, token: str) -> Principal | None:
+        """Who ``token`` is (role and fingerprint name), or None; every token is compared."""
         offered = token.encode()
-        found: Role | None = None
+        found: Principal | None = None
         for role, known in self._tokens:
             if hmac.compare_digest(offered, known) and found is None:
-                found = "admin" if role == "admin" else "viewer"
+                granted: Role = "admin" if role == "admin" else "viewer"
+                found = Principal(granted, fingerprint(granted, known))
         return found
 
     @classmethod
@@ -62,6 +70,11 @@ class TokenStore:
                 tokens[0][1],
             )
         return cls(tokens)
+
+
+def fingerprint(role: str, token: bytes) -> str:
+    """A name for a token that does not give it away: ``admin#3f9c2a1b``."""
+    return f"{role}#{hashlib.blake2b(token, digest_size=4).hexdigest()}"
 
 
 def load_or_create_token(path: Path) -> str:
