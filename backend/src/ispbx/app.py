@@ -13,11 +13,12 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ispbx import __version__
 from ispbx.api import endpoints, events, history, manage, system
 from ispbx.api.dependencies import BEARER_SCHEME
-from ispbx.api.errors import ApiError, api_error_handler
+from ispbx.api.errors import ApiError, api_error_handler, method_not_allowed_handler
 from ispbx.api.ui import mount_ui
 from ispbx.pbx.detail import DetailFields, load_detail_ini
 from ispbx.services import Services
@@ -48,6 +49,7 @@ def create_app(settings: Settings, fields: DetailFields | None = None) -> FastAP
     )
     add_bearer_scheme(app)
     app.add_exception_handler(ApiError, api_error_handler)
+    app.add_exception_handler(StarletteHTTPException, method_not_allowed_handler)
     app.include_router(system.router)
     app.include_router(history.router)  # before endpoints: its /{rest:path} catches the rest
     app.include_router(manage.router)

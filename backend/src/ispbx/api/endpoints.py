@@ -12,6 +12,7 @@ from ispbx.api.dependencies import SECURED, CallerDep, ExtensionDep
 from ispbx.api.errors import ConfigReadError, ExtensionNotFound
 from ispbx.api.output import json_response, variant_of, visible_to
 from ispbx.api.schemas import Endpoint, EndpointConfig, EndpointList, ErrorDetail
+from ispbx.manage.importer import export_csv
 from ispbx.pbx.readmodel import ConfigUnavailable
 from ispbx.pbx.snapshot import Rendered
 
@@ -51,19 +52,39 @@ def rendered_response(request: Request, rendered: Rendered) -> Response:
     return Response(rendered.body, media_type="application/json", headers=headers)
 
 
-@router.get("", response_model=EndpointList, responses={401: ERRORS[401]}, openapi_extra=SECURED)
+@router.get(
+    "",
+    response_model=EndpointList,
+    responses={
+        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+        304: {"description": "not modified since that ETag (If-None-Match)"},
+        401: ERRORS[401],
+        500: CONFIG_ERRORS[500],
+    },
+    openapi_extra=SECURED,
+)
 async def list_endpoints(
     request: Request,
     caller: CallerDep,
+    *,
     status: Annotated[Literal["online", "offline"] | None, Query()] = None,
     q: Annotated[
         str | None, Query(max_length=200, description="substring of extension or caller ID")
     ] = None,
+    format: Annotated[
+        Literal["json", "csv"] | None,
+        Query(description="csv: the configured endpoints in the import's columns"),
+    ] = None,
+    secrets: Annotated[
+        bool, Query(description="with format=csv: include passwords (admins only)")
+    ] = False,
 ) -> Any:
     """Every endpoint loaded in Asterisk or defined in pjsip.conf, in natural order.
 
     Supports ``If-None-Match`` (304) and gzip. Sends no AMI action."""
     principal = caller.principal
+    if format == "csv":
+        return export_csv_response(caller, secrets=secrets and principal.sees_secrets)
     snapshot = caller.pbx.publisher.snapshot()
     if status is None and q is None:
         rendered = snapshot.rendered(
@@ -72,6 +93,15 @@ async def list_endpoints(
         return rendered_response(request, rendered)
     body = caller.readmodel.filter_list(snapshot.body, status=status, q=q)
     return json_response(body, principal)
+
+
+def export_csv_response(caller: CallerDep, *, secrets: bool) -> Response:
+    try:
+        rows = caller.readmodel.export_rows(passwords=secrets)
+    except ConfigUnavailable:
+        raise ConfigReadError() from None
+    headers = {"Content-Disposition": 'attachment; filename="endpoints.csv"'}
+    return Response(export_csv(rows), media_type="text/csv; charset=utf-8", headers=headers)
 
 
 @router.get("/{extension}", response_model=Endpoint, responses=ERRORS, openapi_extra=SECURED)
@@ -91,6 +121,7 @@ async def get_endpoint(caller: CallerDep, extension: ExtensionDep) -> Any:
 async def get_endpoint_config(caller: CallerDep, extension: ExtensionDep) -> Any:
     """The endpoint section's effective options, as Asterisk applies them. The ``ETag`` header
     covers the content of every config file (send it as ``If-Match`` with a change)."""
+    await caller.pbx.store.refresh()  # a hand edit since the last poll counts at once
     try:
         body = caller.readmodel.endpoint_config(extension)
     except ConfigUnavailable:

@@ -30,6 +30,7 @@ IfMatch = Annotated[
     Header(description="the ETag of GET /endpoints/{extension}/config or GET /config/versions"),
 ]
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorDetail, "description": "the body is not JSON"},
     401: {"model": ErrorDetail, "description": "no or unknown API token"},
     403: {"model": ErrorDetail, "description": "not an admin token"},
     404: {"model": ErrorDetail, "description": "no such extension in the files"},
@@ -240,7 +241,7 @@ async def list_config_versions(
     except DatabaseUnavailable as exc:
         raise WriteRefused(503, f"history database unavailable: {exc}") from None
     body = {"versions": [v.as_dict() for v in page.rows], "next_cursor": page.next_cursor}
-    etag = caller.pbx.store.view.etag
+    etag = (await caller.pbx.store.refresh()).etag
     return json_response(body, caller.principal, headers={"ETag": etag})
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from ispbx.ami import AmiError, AmiMessage, AmiSession
 from ispbx.history import AuditEntry, AuditResult, FileChange, HistoryDatabaseError
 from ispbx.history.service import History
+from ispbx.listeners import Listeners
 from ispbx.manage.files import (
     FileWriteError,
     Journal,
@@ -119,6 +120,7 @@ class ManageService:
         self._journal = journal
         self._reloader = Reloader(session)
         self._lock = asyncio.Lock()
+        self.applied: Listeners[Outcome] = Listeners("applied change")
 
     async def recover(self) -> None:
         """At start: undo a write that a dead process left half done."""
@@ -339,6 +341,7 @@ class ManageService:
         )
         view = await self._store.refresh()
         outcome.etag = view.etag
+        self.applied.emit(outcome)
 
     async def _read_back(
         self, plan: Plan

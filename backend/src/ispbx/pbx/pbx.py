@@ -83,6 +83,7 @@ class Pbx:
         AMI up or down: ``session.states`` → the envelope (``ami_connected``, ``stale_since``) and
         a session event in the history.
         Flapping starts or stops: ``history.flapping_changed`` → the row and a ``flapping`` event.
+        A write applied: ``manage.applied`` → the list is rebuilt before the write answers.
         """
         return [
             self.session.logins.add(self.inventory.on_login),
@@ -95,6 +96,8 @@ class Pbx:
             self.session.states.add(self.publisher.envelope_changed),
             self.session.states.add(self.history.ami_state),
             self.history.flapping_changed.add(self._flapping_changed),
+            # a write answers once the list shows it (read your writes)
+            self.manage.applied.add(lambda _outcome: self.publisher.rebuild_now()),
         ]
 
     async def start(self) -> None:

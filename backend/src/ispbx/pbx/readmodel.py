@@ -265,6 +265,33 @@ class ReadModel:
                 found.append(self.fields.select(event, from_config(options, kind, name)))
         return found
 
+    # -- GET /endpoints?format=csv ----------------------------------------------------------------
+
+    def export_rows(self, *, passwords: bool) -> list[dict[str, str]]:
+        """Every endpoint of the files in the import's columns (passwords only when asked)."""
+        config = self._config()
+        if config is None:
+            raise ConfigUnavailable(self.store.view.error or "pjsip.conf not loaded")
+        endpoints = config.objects("endpoint")
+        rows = []
+        for name in sorted(endpoints, key=natural_key):
+            options = endpoints[name].options
+            auth = config.auth(next(iter(split_names(options.get("auth"))), "")) or {}
+            aor = config.aor(next(iter(split_names(options.get("aors"))), "")) or {}
+            rows.append(
+                {
+                    "extension": name,
+                    "password": auth.get("password", "") if passwords else "",
+                    "context": options.get("context", ""),
+                    "callerid": options.get("callerid", ""),
+                    "codecs": "|".join(split_names(options.get("allow"))),
+                    "transport": options.get("transport", ""),
+                    "templates": "|".join(endpoints[name].section.parents),
+                    "max_contacts": aor.get("max_contacts", ""),
+                }
+            )
+        return rows
+
     # -- GET /endpoints/{extension}/config -------------------------------------------------------
 
     def endpoint_config(self, name: str) -> EndpointConfigBody | None:
