@@ -29,6 +29,7 @@ import random
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import history_bench
+from bench import document_bench, history_bench, manage_bench
 from bench.amiproxy import AmiCountingProxy, LoopThread
 from bench.client import (
     CLIENT_DESCRIPTION,
@@ -303,6 +304,7 @@ class Result:
     refresh_visible: float = 0.0
     refresh_actions: Counter[str] = field(default_factory=Counter)
     storm: StormResult | None = None
+    manage: manage_bench.ManageResult | None = None
     wall: float = 0.0
 
 
@@ -553,6 +555,8 @@ def run_one(n: int, loop: LoopThread, floor: FloorServer, *, storm: bool = False
             loop, floor, service=service, lab=lab, proxy=proxy, result=result, names=names
         )
         if storm:
+            progress(f"N={n}: managing endpoints (PATCH, create, import of 1,000)")
+            result.manage = manage_bench.run(service.base, TOKEN, lab, proxy, str(FIRST + 1))
             phones = [str(FIRST + i) for i in range(min(n, STORM_PHONES))]
             progress(f"N={n}: registration storm of {len(phones)} phones")
             result.storm = registration_storm(loop, service.base, TOKEN, lab.sip_port, phones)
@@ -675,6 +679,7 @@ def report(result: Result) -> list[str]:
         + ", ".join(f"{k} {v}" for k, v in sorted(r.refresh_actions.items()) if k != "Ping")
         + f"; before the targeted refresh: 5 lists + {r.endpoints:,} PJSIPShowEndpoint)",
         "",
+        *(r.manage.lines() if r.manage else []),
         *(r.storm.lines() if r.storm else []),
         "The seed's naive GET /endpoints: fresh AMI connection + PJSIPShowEndpoint per endpoint",
         f"  {r.naive_seconds:.2f} s for {r.endpoints:,} endpoints (connect+login"
@@ -740,6 +745,36 @@ TARGETS = [
         lambda r: 0 < without_ping(r.refresh_actions) <= 20,
     ),
     Target(
+        "PATCH one endpoint → confirmed (median)",
+        "≤ 1.0 s",
+        5000,
+        lambda r: f"{manage_median(r, 'patch'):.2f} s" if r.manage else "-",
+        lambda r: r.manage is not None and manage_median(r, "patch") <= 1.0,
+    ),
+    Target(
+        "POST create → in_asterisk in the list",
+        "≤ 1.0 s",
+        5000,
+        lambda r: f"{manage_median(r, 'create_visible'):.2f} s" if r.manage else "-",
+        lambda r: r.manage is not None and manage_median(r, "create_visible") <= 1.0,
+    ),
+    Target(
+        "import 1,000 into 5,000 (one reload)",
+        "≤ 5 s",
+        5000,
+        lambda r: f"{r.manage.import_seconds:.2f} s/{r.manage.import_reloads}" if r.manage else "-",
+        lambda r: (
+            r.manage is not None and r.manage.import_seconds <= 5.0 and r.manage.import_reloads == 1
+        ),
+    ),
+    Target(
+        "AMI actions per single-endpoint write",
+        "≤ 10",
+        5000,
+        lambda r: f"{without_ping(r.manage.actions_per_write)}" if r.manage else "-",
+        lambda r: r.manage is not None and without_ping(r.manage.actions_per_write) <= 10,
+    ),
+    Target(
         "storm: every registration recorded",
         "all",
         None,
@@ -761,6 +796,11 @@ TARGETS = [
         lambda r: r.rss_kb / 1024 <= 150,
     ),
 ]
+
+
+def manage_median(result: Result, figure: str) -> float:
+    values: list[float] = getattr(result.manage, figure, [])
+    return statistics.median(values) if values else 0.0
 
 
 def storm_ratio(result: Result) -> float:
@@ -823,6 +863,8 @@ def main() -> int:
             results.append(run_one(n, loop, floor, storm=n == storm_at))
         progress("history database: 1,000,000 events (SQLite)")
         history_lines = history_bench.run()
+        progress("config document: parse + edit + render of 10,000 endpoints")
+        history_lines += ["", *document_bench.run()]
     except KeyboardInterrupt:
         print("bench: interrupted; lab and service stopped", file=sys.stderr)
         return 130

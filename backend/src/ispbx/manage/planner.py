@@ -37,6 +37,7 @@ from ispbx.pjsip.shown import shown_value
 from ispbx.pjsip.store import fileset_tag
 
 Contents = dict[Path, bytes | None]
+ParsedView = tuple[PjsipConfig, ConfigCheck | None, str]  # a parse, its check, its file-set ETag
 OBJECT_TYPES = ("endpoint", "auth", "aor")
 NOT_COMPARED = frozenset({"type", "disallow"})
 
@@ -80,9 +81,12 @@ class Workspace:
     contents: Contents
     etag: str
     config: PjsipConfig
+    check: ConfigCheck | None = None
 
     @classmethod
-    def read(cls, main: Path) -> Workspace:
+    def read(cls, main: Path, parsed: ParsedView | None = None) -> Workspace:
+        """Read the file set; ``parsed`` (the config store's parse, its check and its ETag) is
+        used instead of parsing again when the files are still the ones it read."""
         contents: Contents = {}
 
         def read(path: Path) -> bytes:
@@ -98,8 +102,10 @@ class Workspace:
             document = ConfigDocument.load(main, read=read)
         except ConfigRejectedError as exc:
             raise Rejected([FieldError(("config",), str(exc))]) from None
-        config = parse_candidate(main, contents, {})
-        return cls(main, document, contents, fileset_tag(contents), config)
+        etag = fileset_tag(contents)
+        if parsed is not None and parsed[2] == etag:
+            return cls(main, document, contents, etag, parsed[0], parsed[1])
+        return cls(main, document, contents, etag, parse_candidate(main, contents, {}))
 
 
 def parse_candidate(
@@ -554,8 +560,9 @@ class Planner:
         changed: Contents,
         after: PjsipConfig,
     ) -> Plan:
-        check = check_config(after, self.table)
-        before_check = check_config(ws.config, self.table)
+        before_check = ws.check or check_config(ws.config, self.table)
+        touched = frozenset(extensions) | _touched_names(ws.config, after, extensions)
+        check = check_config(after, self.table, known=before_check, changed=touched)
         errors = self._unloadable(check, before_check, after, extensions)
         errors += self._references(after, extensions)
         if errors:
@@ -596,6 +603,17 @@ class Planner:
                     FieldError(("body", "endpoint", problem.field), problem_text(problem))
                 )
         return errors
+
+
+def _touched_names(before: PjsipConfig, after: PjsipConfig, extensions: list[str]) -> set[str]:
+    """The auths and AORs the extensions name, before and after the change."""
+    names: set[str] = set()
+    for config in (before, after):
+        for extension in extensions:
+            options = config.endpoint_config(extension) or {}
+            for key in ("auth", "outbound_auth", "aors"):
+                names.update(split_names(options.get(key)))
+    return names
 
 
 def _free_lines(options: Mapping[str, OptionValue]) -> list[tuple[str, str]]:

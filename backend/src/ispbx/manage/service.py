@@ -254,8 +254,13 @@ class ManageService:
         dry_run: bool,
         if_match: str | None,
     ) -> Outcome:
+        view = self._store.view
+        # the store's parse is of these very bytes only when the latest read had no error
+        fresh = view.config is not None and view.error is None
+        parsed = (view.config, view.check, view.etag) if fresh and view.config else None
+
         def plan_it() -> tuple[Workspace, Plan]:
-            ws = Workspace.read(self.main)
+            ws = Workspace.read(self.main, parsed)
             if if_match is not None and if_match.strip() not in (ws.etag, "*"):
                 raise PreconditionFailed(
                     "the configuration files changed since that ETag (another change, or a hand "

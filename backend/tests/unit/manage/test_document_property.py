@@ -81,10 +81,11 @@ def expected(
     if op.kind == "set":
         new[key] = op.values[0]
     elif op.kind == "many":
-        lines = [v for v in [inherited_only(files, target, key), *op.values] if v]
+        inherited = inherited_only(files, target, key)
+        lines = [v for v in [inherited, *op.values] if v]
         # set_var: a later NAME replaces an earlier one in place, as in Asterisk
         joined = shown_set_var(",".join(lines).split(",")) if key == "set_var" else ",".join(lines)
-        if joined or op.values:
+        if joined or op.values or inherited is not None:  # an inherited empty line still counts
             new[key] = joined
         else:
             new.pop(key, None)
