@@ -16,7 +16,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ispbx import __version__
-from ispbx.api import endpoints, events, history, manage, system
+from ispbx.api import endpoints, events, history, manage, meta, system
 from ispbx.api.dependencies import BEARER_SCHEME
 from ispbx.api.errors import ApiError, api_error_handler, method_not_allowed_handler
 from ispbx.api.ui import mount_ui
@@ -51,6 +51,7 @@ def create_app(settings: Settings, fields: DetailFields | None = None) -> FastAP
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_exception_handler(StarletteHTTPException, method_not_allowed_handler)
     app.include_router(system.router)
+    app.include_router(meta.router)
     app.include_router(history.router)  # before endpoints: its /{rest:path} catches the rest
     app.include_router(manage.router)
     app.include_router(endpoints.router)

@@ -481,3 +481,18 @@ def test_export_is_csv_in_the_import_columns_with_passwords_for_admins_who_ask(
     assert "secret202" not in viewer.text
     plain = call(service, "GET", "/endpoints", params={"format": "csv"})
     assert "secret202" not in plain.text
+
+
+def test_me_names_the_role_and_the_option_table_is_offered(service: ServiceProcess) -> None:
+    me = call(service, "GET", "/me").json()
+    assert (me["role"], me["can_write"]) == ("admin", True) and me["name"].startswith("admin#")
+    viewer = call(service, "GET", "/me", token=VIEWER_TOKEN).json()
+    assert (viewer["role"], viewer["can_write"]) == ("viewer", False)
+    aor = call(service, "GET", "/config/options", params={"type": "aor"}).json()
+    names = {option["name"]: option for option in aor["options"]}
+    assert names["max_contacts"]["kind"] == "integer"
+    endpoint = call(service, "GET", "/config/options", token=VIEWER_TOKEN).json()
+    dtmf = next(o for o in endpoint["options"] if o["name"] == "dtmf_mode")
+    assert "rfc4733" in dtmf["values"]
+    assert {"ulaw", "alaw", "g722"} <= set(endpoint["codecs"])
+    assert endpoint["asterisk_version"].startswith("22.")

@@ -224,5 +224,27 @@ class VersionList(BaseModel):
     next_cursor: str | None
 
 
+class Me(BaseModel):
+    role: Literal["viewer", "admin"]
+    name: str = Field(description="the token's fingerprint, as the audit names it")
+    can_write: bool = Field(description="may use the write API")
+
+
+class OptionOut(BaseModel):
+    name: str
+    kind: str = Field(description="bool, integer, number, enum, codecs, reference, string …")
+    default: str | None
+    values: list[str] = Field(description="the allowed values of an enumeration")
+    list: bool = Field(description="takes several values (a list in the write API)")
+    synopsis: str
+
+
+class OptionList(BaseModel):
+    type: Literal["endpoint", "auth", "aor"]
+    asterisk_version: str = Field(description="the Asterisk whose documentation the table is")
+    options: list[OptionOut]
+    codecs: list[str] = Field(description="codec names allow/disallow take")
+
+
 class ErrorDetail(BaseModel):
     detail: str
