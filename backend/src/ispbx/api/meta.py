@@ -51,7 +51,7 @@ async def get_config_options(
             "kind": spec.kind,
             "default": spec.default,
             "values": list(spec.values),
-            "list": spec.is_list or spec.accumulates,
+            "multiple": spec.is_list or spec.accumulates,
             "synopsis": spec.synopsis,
         }
         for spec in sorted(table.options(type).values(), key=lambda s: s.name)

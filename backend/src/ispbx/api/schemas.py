@@ -235,7 +235,7 @@ class OptionOut(BaseModel):
     kind: str = Field(description="bool, integer, number, enum, codecs, reference, string …")
     default: str | None
     values: list[str] = Field(description="the allowed values of an enumeration")
-    list: bool = Field(description="takes several values (a list in the write API)")
+    multiple: bool = Field(description="takes several values (a list in the write API)")
     synopsis: str
 
 
