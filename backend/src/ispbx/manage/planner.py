@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import functools
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from ispbx.manage.requests import CreateEndpoint, OptionValue, PatchEndpoint, op
 from ispbx.pbx.state import split_names
 from ispbx.pbx.sync import config_fingerprints
 from ispbx.pjsip.checks import ConfigCheck, check_config
-from ispbx.pjsip.model import PjsipConfig, PjsipConfigError, takes_many_lines
+from ispbx.pjsip.model import PjsipConfig, PjsipConfigError, Section, takes_many_lines
 from ispbx.pjsip.options import TEMPLATE, OptionTable, Problem
 from ispbx.pjsip.parser import decode_config, default_glob, parse_file
 from ispbx.pjsip.shown import shown_value
@@ -82,6 +83,15 @@ class Workspace:
     etag: str
     config: PjsipConfig
     check: ConfigCheck | None = None
+
+    @functools.cached_property
+    def templates(self) -> dict[str, Section]:
+        """The templates of the files as read (the first of each name, as Asterisk finds it)."""
+        found: dict[str, Section] = {}
+        for section in self.config.sections:
+            if section.is_template:
+                found.setdefault(section.name, section)
+        return found
 
     @classmethod
     def read(cls, main: Path, parsed: ParsedView | None = None) -> Workspace:
@@ -288,9 +298,9 @@ class Planner:
     ) -> str:
         name = request.extension
         for object_type in OBJECT_TYPES:
-            if name in ws.config.objects(object_type):
+            if ws.config.has_object(object_type, name):
                 raise Conflict(f"extension {name} exists: there is already an {object_type} {name}")
-        routed = self._route_templates(ws.config, request.templates, where)
+        routed = self._route_templates(ws.templates, request.templates, where)
         password = request.password or secrets.token_urlsafe(12)
         sections = {
             "endpoint": self._endpoint_lines(request, routed["endpoint"]),
@@ -322,10 +332,9 @@ class Planner:
         return password
 
     def _route_templates(
-        self, config: PjsipConfig, names: Sequence[str], where: tuple[str | int, ...]
+        self, templates: Mapping[str, Section], names: Sequence[str], where: tuple[str | int, ...]
     ) -> dict[str, list[str]]:
         """Each template goes to the section of its own (or inherited) type."""
-        templates = {s.name: s for s in config.sections if s.is_template}
         routed: dict[str, list[str]] = {t: [] for t in OBJECT_TYPES}
         errors = []
         for name in names:
@@ -591,8 +600,8 @@ class Planner:
 
     def _references(self, after: PjsipConfig, extensions: list[str]) -> list[FieldError]:
         """An endpoint of the change naming an auth, AOR or transport that does not exist."""
-        known = {t: set(after.objects(t)) for t in ("auth", "aor", "transport")}
-        known[TEMPLATE] = {s.name for s in after.sections if s.is_template}
+        known: dict[str, frozenset[str]] = {t: after.names(t) for t in ("auth", "aor", "transport")}
+        known[TEMPLATE] = after.template_names()
         errors = []
         for name in extensions:
             options = after.endpoint_config(name)

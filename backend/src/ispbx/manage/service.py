@@ -312,8 +312,9 @@ class ManageService:
             )
             raise WriteUnavailable(f"cannot write the configuration: {exc}") from None
         try:
-            await self._reloader.reload()
-            mismatches, items = await self._read_back(plan)
+            async with self._inventory.resyncs_held():
+                await self._reloader.reload()
+                mismatches, items = await self._read_back(plan)
         except (ReloadError, AmiError) as exc:
             await self._roll_back(previous)
             await self._audit(
@@ -344,7 +345,10 @@ class ManageService:
             diff=text,
             versions=(before, version),
         )
-        view = await self._store.refresh()
+        contents = {**ws.contents, **plan.files}
+        view = await asyncio.to_thread(
+            self._store.adopt, plan.after, plan.check, contents, plan.files
+        )
         outcome.etag = view.etag
         self.applied.emit(outcome)
 

@@ -15,9 +15,10 @@ possibly all of them).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from ispbx.ami import AmiClient, AmiError, AmiMessage, AmiSession
 from ispbx.backoff import Backoff
@@ -76,6 +77,8 @@ class Inventory:
         self._syncing = False
         self._buffer: list[AmiMessage] = []
         self._login_booted_pending = False
+        self._held = 0  # writers holding the reload-triggered resyncs back
+        self._held_resync = False
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -220,6 +223,20 @@ class Inventory:
         for message in buffered:
             self._apply_event(message)
 
+    @contextlib.asynccontextmanager
+    async def resyncs_held(self) -> AsyncIterator[None]:
+        """While a writer reloads and reads its objects back, the resync its reload sets off
+        waits (AMI answers one action at a time: five big lists would queue before the
+        read-back); it runs as soon as the writer is done."""
+        self._held += 1
+        try:
+            yield
+        finally:
+            self._held -= 1
+            if not self._held and self._held_resync:
+                self._held_resync = False
+                self.request_sync(full=False)
+
     # -- events --------------------------------------------------------------------------------
 
     def on_event(self, message: AmiMessage) -> None:
@@ -233,7 +250,10 @@ class Inventory:
             # Status 0 is a finished reload; 4 ("in progress") and the rest change nothing.
             done = message.get("Status", "0") == "0"
             if done and ("pjsip" in module or module in {"", "all"}):
-                self.request_sync(full=False)
+                if self._held:
+                    self._held_resync = True
+                else:
+                    self.request_sync(full=False)
             return
         if self._syncing:
             self._buffer.append(message)

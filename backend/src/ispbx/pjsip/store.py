@@ -140,6 +140,30 @@ class ConfigStore:
             return await self.reload()
         return self._view
 
+    def adopt(
+        self,
+        config: PjsipConfig,
+        check: ConfigCheck,
+        contents: Mapping[Path, bytes | None],
+        written: Mapping[Path, bytes | None],
+    ) -> ConfigView:
+        """Take the parse a writer made of the very bytes it just wrote, instead of reading every
+        file again; if any written file no longer holds those bytes (a hand edit came in
+        between), nothing is adopted and the next refresh reads the files."""
+        for path, data in written.items():
+            try:
+                now: bytes | None = path.read_bytes()
+            except FileNotFoundError:
+                now = None
+            if now != data:
+                return self._view
+        for path in written:
+            self._marks[path] = mark(path)
+            self._marks[path.parent] = mark(path.parent)
+        self._good_marks = dict(self._marks)
+        self._set(config, check, None, contents)
+        return self._view
+
     def changed(self) -> bool:
         return any(mark(path) != before for path, before in self._marks.items())
 
