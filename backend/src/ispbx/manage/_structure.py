@@ -21,13 +21,18 @@ from pathlib import Path
 
 from ispbx.manage._lines import BOM, MAX_LINE_BYTES, WHITESPACE, plain_content, reader_text
 from ispbx.pjsip.model import Section, fold
-from ispbx.pjsip.parser import dequote, expand_braces, matches_filter, strip_comments
+from ispbx.pjsip.parser import (
+    dequote,
+    expand_braces,
+    expand_include,
+    matches_filter,
+    strip_comments,
+)
 
 Glob = Callable[[str], list[Path]]
 MAX_INCLUDE_LEVEL = 10
 MAX_NESTED_COMMENTS = 128
 MAX_NAME_BYTES = 79
-GLOB_MAGIC = frozenset("*?[")
 _HEAD = re.compile(r"\n[ \t\v\f\r]*[\[#]")  # a header or directive after line 0
 _ESCAPE = re.compile(r"^[ \t\v\f\r]*\\", re.M)
 _BLOCK_OPENER = re.compile(r";--(?!-)")
@@ -696,11 +701,7 @@ class Structure:
         return count > 0
 
     def _expand(self, pattern: str) -> Iterator[Path]:
-        for alternative in expand_braces(pattern):
-            if GLOB_MAGIC.isdisjoint(alternative):
-                yield Path(alternative)
-            else:
-                yield from self.glob(alternative)
+        return expand_include(pattern, self.glob)
 
     def _open(self, path: Path) -> TextFile | None:
         try:

@@ -52,6 +52,7 @@ __all__ = [
     "default_read_text",
     "dequote",
     "expand_braces",
+    "expand_include",
     "matches_filter",
     "parse_file",
     "parse_text",
@@ -414,11 +415,7 @@ class _Loader:
         return count > 0
 
     def _expand(self, pattern: str) -> Iterator[Path]:
-        for alternative in expand_braces(pattern):
-            if GLOB_MAGIC.isdisjoint(alternative):
-                yield Path(alternative)
-            else:
-                yield from self.glob(alternative)
+        return expand_include(pattern, self.glob)
 
     def _read(self, file: Path, from_path: Path, lineno: int) -> str | None:
         try:
@@ -486,6 +483,15 @@ def matches_filter(
         if any(name_re.search(n) and value_re.search(v) for n, v in variables):
             found += 1
     return found == expressions and (not is_template or template_ok)
+
+
+def expand_include(pattern: str, glob: Glob) -> Iterator[Path]:
+    """The files an ``#include`` pattern names: ``{a,b}`` alternatives, then globs."""
+    for alternative in expand_braces(pattern):
+        if GLOB_MAGIC.isdisjoint(alternative):
+            yield Path(alternative)
+        else:
+            yield from glob(alternative)
 
 
 def expand_braces(pattern: str) -> list[str]:
