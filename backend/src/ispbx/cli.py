@@ -9,6 +9,7 @@ import sys
 import uvicorn
 
 from ispbx.app import Server, create_app, end_event_streams
+from ispbx.edge import EdgeLimits, guarded_protocol
 from ispbx.logs import configure_logging, uvicorn_log_config
 from ispbx.pbx.detail import DetailConfigError, load_detail_ini
 from ispbx.settings import SettingsError, load_settings
@@ -23,12 +24,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ispbx: {exc}", file=sys.stderr)
         return 2
     app = create_app(settings, fields)
+    limits = EdgeLimits.from_settings(settings).fitted_to_fd_limit()
     config = uvicorn.Config(
         app,
         host=settings.http_host,
         port=settings.http_port,
         log_config=uvicorn_log_config(),
         timeout_graceful_shutdown=5,
+        http=guarded_protocol(limits),  # head size and time, connection cap (ispbx/edge.py)
+        timeout_keep_alive=limits.keepalive_timeout,
     )
     server = Server(config, on_exit=lambda: end_event_streams(app))
     # uvicorn re-raises the captured Ctrl-C after a clean shutdown; uvicorn.run() swallows it too.

@@ -30,6 +30,12 @@ class Unauthorized(ApiError):
     headers: ClassVar[dict[str, str] | None] = {"WWW-Authenticate": "Bearer"}
 
 
+class TooManyStreams(ApiError):
+    status_code = 503
+    detail = "Too many event streams open (ISPBX_HTTP_MAX_EVENT_STREAMS); retry later"
+    headers: ClassVar[dict[str, str] | None] = {"Retry-After": "5"}
+
+
 class ConfigReadError(ApiError):
     status_code = 500
     detail = "Error reading PJSIP configuration"

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
 
 from ispbx.api.dependencies import SECURED, StreamCallerDep
+from ispbx.api.errors import TooManyStreams
 from ispbx.api.output import visible_to
 from ispbx.api.schemas import ErrorDetail
 from ispbx.pbx.snapshot import FeedEvent, ListPublisher
@@ -86,8 +87,11 @@ async def events(
 ) -> StreamingResponse:
     """Endpoint changes as server-sent events (token in the header, or ``?token=`` here only)."""
     last_id = int(last_event_id) if last_event_id and EVENT_ID.fullmatch(last_event_id) else None
+    publisher = caller.pbx.publisher
+    if publisher.subscriber_count >= caller.services.settings.http_max_event_streams:
+        raise TooManyStreams()
     return StreamingResponse(
-        stream(caller.pbx.publisher, caller.principal, last_id),
+        stream(publisher, caller.principal, last_id),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
