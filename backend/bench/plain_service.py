@@ -34,7 +34,7 @@ def main(argv: list[str]) -> int:
         port=settings.http_port,
         log_config=uvicorn_log_config(),
         timeout_graceful_shutdown=5,
-        http=http,  # type: ignore[arg-type]
+        http=http,
     )
     server = Server(config, on_exit=lambda: end_event_streams(app))
     with contextlib.suppress(KeyboardInterrupt):

@@ -10,6 +10,7 @@ Settings (environment):
   BENCH_POLL_SECONDS     duration of the 304-share polling client (default 20)
   BENCH_KEEP_LOGS        keep the service log directory (default: removed on success)
   BENCH_SERVICE_DIR      a backend/ directory whose src/main.py to run instead (e.g. a patched copy)
+  BENCH_EDGE_SAMPLES     timed GET /endpoints/{ext} pairs, edge limits on vs off (default 1000)
 
 For every N it boots a lab Asterisk with N endpoints (non-ASCII caller IDs), starts the real
 service (``python src/main.py``) with its AMI traffic going through a counting proxy, waits for the
@@ -39,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import edge_cost
 from bench.amiproxy import AmiCountingProxy, LoopThread
 from bench.client import (
     CLIENT_DESCRIPTION,
@@ -299,6 +301,7 @@ class Result:
     reload_seconds: float = 0.0
     refresh_visible: float = 0.0
     refresh_actions: Counter[str] = field(default_factory=Counter)
+    edge: edge_cost.EdgeCost | None = None
     wall: float = 0.0
 
 
@@ -578,6 +581,16 @@ def measure_running(
     targeted_refresh(service, lab, proxy, result, names)
     progress(f"N={n}: the seed's naive approach (PJSIPShowEndpoint x {n})")
     asyncio.run(naive(lab, [str(FIRST + i) for i in range(n)], result))
+    progress(f"N={n}: the HTTP edge's limits: a second service without them")
+    plain_env = {**service.env, "ISPBX_AMI_PORT": str(lab.ami_port)}
+    with no_gc():
+        result.edge = edge_cost.measure(
+            service.base,
+            plain_env,
+            TOKEN,
+            [str(FIRST + i) for i in range(n)],
+            service.log_path.parent,
+        )
 
 
 # -- report --------------------------------------------------------------------------------------
@@ -673,6 +686,16 @@ def report(result: Result) -> list[str]:
         f" = {r.naive_seconds / lp.service.median:,.0f}x the service's GET /endpoints median",
         "",
     ]
+    if r.edge is not None:
+        e = r.edge
+        out += [
+            "HTTP edge limits (ispbx/edge.py) vs uvicorn's plain httptools protocol, same lab,"
+            f" interleaved, {len(e.guarded.samples)} pairs",
+            f"  GET /endpoints/{{ext}} median {ms(e.guarded.median)} ms with the limits,"
+            f" {ms(e.plain.median)} ms without: {e.percent:+.1f} %"
+            f" (p95 {ms(e.guarded.p95)} vs {ms(e.plain.p95)} ms)",
+            "",
+        ]
     return out
 
 
@@ -729,6 +752,13 @@ TARGETS = [
         None,
         lambda r: f"{without_ping(r.refresh_actions)}",
         lambda r: 0 < without_ping(r.refresh_actions) <= 20,
+    ),
+    Target(
+        "GET /endpoints/{ext}: cost of edge limits",
+        "≤ +10 %",
+        None,
+        lambda r: f"{r.edge.percent:+.1f} %" if r.edge else "-",
+        lambda r: r.edge is not None and r.edge.percent <= 10.0,
     ),
     Target(
         "service RSS after prefetch",

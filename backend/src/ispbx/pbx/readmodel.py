@@ -166,7 +166,9 @@ class ReadModel:
         if not self.known(name):
             return None
         detail = self.inventory.detail(name)
-        if detail is None and self.inventory.has(name) and self.session.state.connected:
+        # Only ask a session that answers: a quiet (hung) Asterisk would hold every request for
+        # the whole timeout; what the file and the lists say is shown at once instead.
+        if detail is None and self.inventory.has(name) and self.session.answering:
             detail = await self.inventory.fetch_detail(name)
         config = self._config()
         sections = (
