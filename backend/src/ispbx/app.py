@@ -45,6 +45,9 @@ def create_app(settings: Settings, fields: DetailFields | None = None) -> FastAP
         description="Live state and configuration of Asterisk PJSIP extensions.",
         lifespan=lifespan,
         redoc_url=None,
+        # Starlette's trailing-slash redirect builds an absolute URL from the Host header
+        # (Host: evil.example → Location: http://evil.example/health): no such redirects.
+        redirect_slashes=False,
     )
     add_bearer_scheme(app)
     app.add_exception_handler(ApiError, api_error_handler)

@@ -12,6 +12,7 @@ from ispbx.app import Server, create_app, end_event_streams
 from ispbx.edge import EdgeLimits, guarded_protocol
 from ispbx.logs import configure_logging, uvicorn_log_config
 from ispbx.pbx.detail import DetailConfigError, load_detail_ini
+from ispbx.security.tokens import TokenFileError, ensure_token_file
 from ispbx.settings import SettingsError, load_settings
 
 
@@ -20,7 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
         fields = load_detail_ini(settings.detail_ini)  # an unknown section stops the start
-    except (SettingsError, DetailConfigError) as exc:
+        ensure_token_file(settings)  # a token file others can read stops the start
+    except (SettingsError, DetailConfigError, TokenFileError) as exc:
         print(f"ispbx: {exc}", file=sys.stderr)
         return 2
     app = create_app(settings, fields)

@@ -73,11 +73,15 @@ class ReadModel:
     # -- common --------------------------------------------------------------------------------
 
     def envelope(self) -> EnvelopeBody:
+        """``stale_since`` is when the connection was lost, and only when there is a last known
+        state (a sync happened); never synced, the states are not stale but unknown."""
         state = self.session.state
+        synced = self.inventory.synced
         return {
             "status": "success",
             "ami_connected": state.connected,
-            "stale_since": None if state.connected else state.since.isoformat(),
+            "synced": synced,
+            "stale_since": state.since.isoformat() if synced and not state.connected else None,
             "config_error": self.store.view.error,
         }
 
