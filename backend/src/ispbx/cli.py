@@ -9,7 +9,7 @@ import sys
 import uvicorn
 
 from ispbx.app import Server, create_app, end_event_streams
-from ispbx.edge import EdgeLimits, guarded_protocol
+from ispbx.edge import BACKLOG, EdgeLimits, guarded_protocol
 from ispbx.logs import configure_logging, uvicorn_log_config
 from ispbx.pbx.detail import DetailConfigError, load_detail_ini
 from ispbx.security.tokens import TokenFileError, ensure_token_file
@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         timeout_graceful_shutdown=5,
         http=guarded_protocol(limits),  # head size and time, connection cap (ispbx/edge.py)
         timeout_keep_alive=limits.keepalive_timeout,
+        backlog=BACKLOG,
     )
     server = Server(config, on_exit=lambda: end_event_streams(app))
     # uvicorn re-raises the captured Ctrl-C after a clean shutdown; uvicorn.run() swallows it too.

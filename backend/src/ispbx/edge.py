@@ -16,6 +16,12 @@ protocol itself (no ASGI middleware: nothing is added to the path of a request t
   client out; only when every connection is busy with a request (event streams included) is the
   newcomer answered ``503``.
 
+A new connection starts as a :class:`WaitingConnection`, a few attributes and a timer: uvicorn's
+protocol (an HTTP parser, flow control, addresses …) is built only once the client sends its first
+byte. A flood of connections that send nothing is then cheap to accept, count and evict, so the
+service keeps accepting as fast as the flood arrives and a real client is not left waiting in a
+full accept queue (:data:`BACKLOG` is raised for bursts as well).
+
 A refused connection gets its answer, then the service reads and drops what the client still
 sends for up to :data:`LINGER` seconds (:data:`LINGER_BYTES` at most) before closing, so the client
 can read the answer instead of a reset.
@@ -28,7 +34,7 @@ import logging
 import resource
 from collections import OrderedDict
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, cast
 
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
@@ -41,6 +47,8 @@ LINGER = 1.0
 LINGER_BYTES = 64 * 1024
 WARN_EVERY = 10.0
 FD_RESERVE = 64  # descriptors kept for everything but client connections (AMI, files, epoll …)
+BACKLOG = 4096  # accept queue for bursts (uvicorn: 2048; the kernel caps it at net.core.somaxconn)
+TOO_MANY = "Service Unavailable: too many connections, retry shortly"
 
 
 @dataclass(frozen=True)
@@ -85,14 +93,20 @@ class EdgeLimits:
         return replace(self, max_connections=fitted)
 
 
+class Member(Protocol):
+    """A counted connection: a waiting one or a guarded protocol."""
+
+    def evict(self) -> None: ...
+
+
 class Connections:
     """Every connection of one server: how many are open, and the evictable ones (idle between
     requests or still sending their head), oldest first."""
 
     def __init__(self, limits: EdgeLimits) -> None:
         self.limits = limits
-        self._open: set[GuardedProtocol] = set()
-        self._evictable: OrderedDict[GuardedProtocol, None] = OrderedDict()
+        self._open: set[Member] = set()
+        self._evictable: OrderedDict[Member, None] = OrderedDict()
         self.evicted = 0
         self.refused = 0
         self._warned_at = -WARN_EVERY
@@ -111,7 +125,7 @@ class Connections:
     def count(self) -> int:
         return len(self._open)
 
-    def admit(self, protocol: GuardedProtocol) -> bool:
+    def admit(self, protocol: Member) -> bool:
         """Count a new connection; False when every other one is busy and the cap is reached."""
         self._open.add(protocol)
         if len(self._open) <= self.limits.max_connections:
@@ -126,17 +140,118 @@ class Connections:
         victim.evict()
         return True
 
-    def evictable(self, protocol: GuardedProtocol) -> None:
+    def evictable(self, protocol: Member) -> None:
         if protocol in self._open:
             self._evictable[protocol] = None
             self._evictable.move_to_end(protocol)
 
-    def busy(self, protocol: GuardedProtocol) -> None:
+    def busy(self, protocol: Member) -> None:
         self._evictable.pop(protocol, None)
 
-    def gone(self, protocol: GuardedProtocol) -> None:
+    def gone(self, protocol: Member) -> None:
         self._open.discard(protocol)
         self._evictable.pop(protocol, None)
+
+    def replace(self, old: Member, new: Member) -> None:
+        """``new`` carries on the connection of ``old`` (counted once, not admitted again)."""
+        if old in self._open:
+            self.gone(old)
+            self._open.add(new)
+
+
+def answer(transport: asyncio.Transport, status: int, reason: str) -> None:
+    """Write a complete ``status`` response (text/plain ``reason``) and half-close."""
+    body = reason.encode()
+    transport.write(
+        b"".join(
+            [
+                STATUS_LINE[status],
+                b"content-type: text/plain; charset=utf-8\r\n",
+                b"content-length: %d\r\n" % len(body),
+                b"connection: close\r\n",
+                b"retry-after: 1\r\n" if status == 503 else b"",
+                b"\r\n",
+                body,
+            ]
+        )
+    )
+    if transport.can_write_eof():
+        transport.write_eof()
+
+
+def close(transport: asyncio.BaseTransport | None) -> None:
+    if transport is not None and not transport.is_closing():
+        transport.close()
+
+
+class WaitingConnection(asyncio.Protocol):
+    """A connection that has sent nothing yet: counted, timed and evictable, nothing more. Its
+    first bytes hand it to a :class:`GuardedProtocol` (see the module docstring).
+
+    Built per server by :func:`guarded_protocol`, which sets ``edge`` and ``protocol_class``; it
+    takes uvicorn's protocol arguments to pass them on."""
+
+    edge: ClassVar[Connections]
+    protocol_class: ClassVar[type[GuardedProtocol]]
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self._args = (config, server_state, app_state)
+        self._loop = _loop or asyncio.get_event_loop()
+        self._transport: asyncio.Transport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._deadline = 0.0
+        self._refused = False
+        self._lingered = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport = cast(asyncio.Transport, transport)  # uvloop's is not an asyncio subclass
+        self._transport = transport
+        if not self.edge.admit(self):
+            self.edge.warn_refused(self._loop.time())
+            self._refused = True
+            answer(transport, 503, TOO_MANY)
+            self._loop.call_later(LINGER, close, transport)
+            return
+        self._deadline = self._loop.time() + self.edge.limits.header_timeout
+        self._timer = self._loop.call_at(self._deadline, close, transport)  # idle: no answer
+        self.edge.evictable(self)
+
+    def data_received(self, data: bytes) -> None:
+        transport = self._transport
+        assert transport is not None
+        if self._refused:
+            self._lingered += len(data)
+            if self._lingered > LINGER_BYTES:
+                close(transport)
+            return
+        self._stop_timer()
+        protocol = self.protocol_class(*self._args, self._loop)
+        transport.set_protocol(protocol)
+        protocol.take_over(transport, self, self._deadline)
+        protocol.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return None  # the client is done before it began: close
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_timer()
+        self.edge.gone(self)
+
+    def evict(self) -> None:
+        self._stop_timer()
+        self._refused = True
+        close(self._transport)
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
 
 class GuardedProtocol(HttpToolsProtocol):
@@ -166,9 +281,18 @@ class GuardedProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         if not self.edge.admit(self):
             self.edge.warn_refused(self.loop.time())
-            self._refuse(503, "Service Unavailable: too many connections, retry shortly")
+            self._refuse(503, TOO_MANY)
             return
         self._open_head()
+
+    def take_over(
+        self, transport: asyncio.Transport, waiting: WaitingConnection, deadline: float
+    ) -> None:
+        """Carry on a connection that has just sent its first bytes; its head is due by
+        ``deadline`` (header_timeout after it was opened)."""
+        super().connection_made(transport)
+        self.edge.replace(waiting, self)
+        self._open_head(deadline)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_timer()
@@ -187,12 +311,14 @@ class GuardedProtocol(HttpToolsProtocol):
     def _between_requests(self) -> bool:
         return not self.pipeline and (self.cycle is None or self.cycle.response_complete)
 
-    def _open_head(self) -> None:
+    def _open_head(self, deadline: float | None = None) -> None:
         """A request head may start now: count its bytes and time it."""
         self._in_head = True
         self._head_bytes = 0
         self._stop_head_timer()
-        self._head_timer = self.loop.call_later(self.edge.limits.header_timeout, self._head_late)
+        if deadline is None:
+            deadline = self.loop.time() + self.edge.limits.header_timeout
+        self._head_timer = self.loop.call_at(deadline, self._head_late)
         if self._between_requests():
             self.edge.evictable(self)
 
@@ -257,34 +383,18 @@ class GuardedProtocol(HttpToolsProtocol):
         self._in_head = False
         self._stop_head_timer()
         self.edge.busy(self)
-        body = reason.encode()
-        self.transport.write(
-            b"".join(
-                [
-                    STATUS_LINE[status],
-                    b"content-type: text/plain; charset=utf-8\r\n",
-                    b"content-length: %d\r\n" % len(body),
-                    b"connection: close\r\n",
-                    b"retry-after: 1\r\n" if status == 503 else b"",
-                    b"\r\n",
-                    body,
-                ]
-            )
-        )
-        if self.transport.can_write_eof():
-            self.transport.write_eof()
-        self.loop.call_later(LINGER, self._close)
+        answer(self.transport, status, reason)
+        self.loop.call_later(LINGER, close, self.transport)
 
     def _linger_read(self, data: bytes) -> None:
         self._lingered += len(data)
         if self._lingered > LINGER_BYTES:
-            self._close()
-
-    def _close(self) -> None:
-        if not self.transport.is_closing():
-            self.transport.close()
+            close(self.transport)
 
 
-def guarded_protocol(limits: EdgeLimits) -> type[GuardedProtocol]:
-    """A protocol class for ``uvicorn.Config(http=...)`` whose connections share one count."""
-    return type("GuardedHttpToolsProtocol", (GuardedProtocol,), {"edge": Connections(limits)})
+def guarded_protocol(limits: EdgeLimits) -> type[WaitingConnection]:
+    """The protocol class for ``uvicorn.Config(http=...)``: each connection waits cheaply for
+    its first byte, then becomes a guarded uvicorn protocol; all share one count."""
+    edge = Connections(limits)
+    guarded = type("GuardedHttpToolsProtocol", (GuardedProtocol,), {"edge": edge})
+    return type("EdgeConnection", (WaitingConnection,), {"edge": edge, "protocol_class": guarded})

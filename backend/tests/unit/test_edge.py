@@ -12,19 +12,35 @@ from uvicorn.config import Config
 from uvicorn.server import ServerState
 
 from ispbx import edge
-from ispbx.edge import EdgeLimits, GuardedProtocol, guarded_protocol
+from ispbx.edge import EdgeLimits, GuardedProtocol, WaitingConnection, guarded_protocol
 
 OK_REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 
 
 class Transport(asyncio.Transport):
-    """Records what the protocol writes and whether it closed."""
+    """Records what the protocol writes and whether it closed; ``feed`` is the client sending."""
 
     def __init__(self) -> None:
         super().__init__()
         self.written = bytearray()
         self.closed = False
         self.eof = False
+        self.protocol: asyncio.BaseProtocol | None = None
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self.protocol = protocol
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        assert self.protocol is not None
+        return self.protocol
+
+    def feed(self, data: bytes) -> None:
+        assert isinstance(self.protocol, asyncio.Protocol)
+        self.protocol.data_received(data)
+
+    def lost(self) -> None:
+        assert self.protocol is not None
+        self.protocol.connection_lost(None)
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 5555)}.get(name)
@@ -77,7 +93,7 @@ class App:
         await send({"type": "http.response.body", "body": b"ok"})
 
 
-Connect = Callable[[], tuple[GuardedProtocol, Transport]]
+Connect = Callable[[], Transport]
 
 
 @pytest.fixture(autouse=True)
@@ -90,11 +106,12 @@ def make_server(app: App, **limits: Any) -> Connect:
     protocol_class = guarded_protocol(EdgeLimits(**limits))
     state = ServerState()
 
-    def connect() -> tuple[GuardedProtocol, Transport]:
+    def connect() -> Transport:
         protocol = protocol_class(config, state, {}, asyncio.get_running_loop())
         transport = Transport()
+        transport.set_protocol(protocol)
         protocol.connection_made(transport)
-        return protocol, transport
+        return transport
 
     return connect
 
@@ -106,8 +123,8 @@ async def settle() -> None:
 
 async def test_a_normal_request_is_served() -> None:
     connect = make_server(App())
-    protocol, transport = connect()
-    protocol.data_received(OK_REQUEST)
+    transport = connect()
+    transport.feed(OK_REQUEST)
     await settle()
     assert transport.status == 200
     assert not transport.closed  # keep-alive
@@ -116,13 +133,13 @@ async def test_a_normal_request_is_served() -> None:
 async def test_a_head_over_the_limit_gets_431_and_the_connection_closes() -> None:
     app = App()
     connect = make_server(app, max_header_bytes=1024)
-    protocol, transport = connect()
-    protocol.data_received(b"GET / HTTP/1.1\r\nX-Big: " + b"a" * 600)
+    transport = connect()
+    transport.feed(b"GET / HTTP/1.1\r\nX-Big: " + b"a" * 600)
     assert transport.written == b""
-    protocol.data_received(b"a" * 600)  # never finished, and over 1024 bytes in all
+    transport.feed(b"a" * 600)  # never finished, and over 1024 bytes in all
     assert transport.status == 431
     assert transport.eof
-    protocol.data_received(b"a" * 10_000)  # read and dropped while lingering
+    transport.feed(b"a" * 10_000)  # read and dropped while lingering
     await asyncio.sleep(0.05)
     assert transport.closed
     assert app.bodies == []
@@ -130,9 +147,9 @@ async def test_a_head_over_the_limit_gets_431_and_the_connection_closes() -> Non
 
 async def test_a_head_of_exactly_the_limit_is_served() -> None:
     connect = make_server(App(), max_header_bytes=1024)
-    protocol, transport = connect()
+    transport = connect()
     head = b"GET / HTTP/1.1\r\nX-Big: "
-    protocol.data_received(head + b"a" * (1024 - len(head) - 4) + b"\r\n\r\n")
+    transport.feed(head + b"a" * (1024 - len(head) - 4) + b"\r\n\r\n")
     await settle()
     assert transport.status == 200
 
@@ -140,11 +157,9 @@ async def test_a_head_of_exactly_the_limit_is_served() -> None:
 async def test_a_body_in_the_same_read_as_the_head_is_not_counted_as_head() -> None:
     app = App()
     connect = make_server(app, max_header_bytes=1024)
-    protocol, transport = connect()
+    transport = connect()
     body = b"x" * 20_000
-    protocol.data_received(
-        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % len(body) + body
-    )
+    transport.feed(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
     await settle()
     assert transport.status == 200
     assert app.bodies == [body]
@@ -152,9 +167,9 @@ async def test_a_body_in_the_same_read_as_the_head_is_not_counted_as_head() -> N
 
 async def test_a_slow_head_gets_408_and_an_idle_connection_is_closed_silently() -> None:
     connect = make_server(App(), header_timeout=0.05)
-    slow, slow_transport = connect()
-    _idle, idle_transport = connect()
-    slow.data_received(b"GET / HTTP/1.1\r\nX-Slow: a")
+    slow_transport = connect()
+    idle_transport = connect()
+    slow_transport.feed(b"GET / HTTP/1.1\r\nX-Slow: a")
     await asyncio.sleep(0.1)
     assert slow_transport.status == 408
     assert idle_transport.closed
@@ -165,8 +180,8 @@ async def test_the_header_timer_stops_once_the_head_is_in() -> None:
     app = App()
     app.hold = True  # e.g. an event stream: busy far longer than the header timeout
     connect = make_server(app, header_timeout=0.05)
-    protocol, transport = connect()
-    protocol.data_received(OK_REQUEST)
+    transport = connect()
+    transport.feed(OK_REQUEST)
     await asyncio.sleep(0.1)
     assert not transport.closed
     app.release.set()
@@ -176,12 +191,12 @@ async def test_the_header_timer_stops_once_the_head_is_in() -> None:
 
 async def test_over_the_cap_the_oldest_idle_connection_makes_room() -> None:
     connect = make_server(App(), max_connections=2)
-    _, first = connect()
-    _, second = connect()
-    third_protocol, third = connect()
+    first = connect()
+    second = connect()
+    third = connect()
     assert first.closed and first.written == b""  # evicted, oldest first
     assert not second.closed and not third.closed
-    third_protocol.data_received(OK_REQUEST)
+    third.feed(OK_REQUEST)
     await settle()
     assert third.status == 200
 
@@ -191,26 +206,25 @@ async def test_when_every_connection_is_busy_the_next_gets_503() -> None:
     app.hold = True
     connect = make_server(app, max_connections=2)
     for _ in range(2):
-        protocol, _transport = connect()
-        protocol.data_received(OK_REQUEST)
+        connect().feed(OK_REQUEST)
     await settle()
-    _, refused = connect()
+    refused = connect()
     assert refused.status == 503
     assert b"retry-after: 1" in refused.written
     await asyncio.sleep(0.05)
     assert refused.closed
     app.release.set()
     await settle()
-    _, later = connect()  # the two are idle again: one is evicted for the newcomer
+    later = connect()  # the two are idle again: one is evicted for the newcomer
     assert not later.closed
 
 
 async def test_a_closed_connection_frees_its_slot() -> None:
     connect = make_server(App(), max_connections=2)
-    protocol, _ = connect()
-    _, second = connect()
-    protocol.connection_lost(None)
-    _, third = connect()
+    first = connect()
+    second = connect()
+    first.lost()
+    third = connect()
     assert not second.closed and not third.closed
 
 
@@ -248,3 +262,24 @@ def test_the_settings_defaults_are_the_edge_defaults() -> None:
     from ispbx.settings import load_settings
 
     assert EdgeLimits.from_settings(load_settings({})) == EdgeLimits()
+
+
+async def test_uvicorns_protocol_is_built_only_once_a_byte_arrives() -> None:
+    connect = make_server(App(), header_timeout=0.2)
+    transport = connect()
+    assert isinstance(transport.protocol, WaitingConnection)
+    await asyncio.sleep(0.1)
+    transport.feed(b"GET / HTTP/1.1\r\nX-Slow: a")
+    assert isinstance(transport.protocol, GuardedProtocol)
+    await asyncio.sleep(0.15)  # the head is due 0.2 s after the connection opened, not the byte
+    assert transport.status == 408
+
+
+async def test_a_waiting_connection_that_gets_a_request_is_served() -> None:
+    connect = make_server(App(), max_connections=3)
+    transports = [connect() for _ in range(3)]
+    transports[1].feed(OK_REQUEST)
+    await settle()
+    assert transports[1].status == 200
+    newcomer = connect()  # over the cap: the oldest waiting one goes, not the served one
+    assert transports[0].closed and not transports[1].closed and not newcomer.closed
