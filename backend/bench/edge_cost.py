@@ -1,8 +1,9 @@
 """What the HTTP edge's limits (ispbx.edge) cost on the read path, for ``make bench``.
 
-A second service process on the same lab runs with uvicorn's plain httptools protocol
-(``bench.plain_service``); once it has prefetched, ``GET /endpoints/{ext}`` is timed on both,
-interleaved (ABBA), with the bench's one client (a new connection per request).
+Two fresh service processes on the same lab, one as shipped (``src/main.py``, the limits on) and
+one with uvicorn's plain httptools protocol (``bench.plain_service``); once both have prefetched,
+``GET /endpoints/{ext}`` is timed on both, interleaved (ABBA), with the bench's one client (a new
+connection per request). Both fresh, so neither has the other's history (heap, caches).
 """
 
 from __future__ import annotations
@@ -33,12 +34,18 @@ class EdgeCost:
         return (self.guarded.median / self.plain.median - 1) * 100
 
 
-def start_plain(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+GUARDED = ["src/main.py"]
+PLAIN = ["-m", "bench.plain_service", "httptools"]
+
+
+def start(
+    command: list[str], env: dict[str, str], log_path: Path
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {**env, "ISPBX_HTTP_PORT": str(port), "PYTHONPATH": f"{BACKEND / 'src'}:{BACKEND}"}
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bench.plain_service", "httptools"],
+            [sys.executable, *command],
             cwd=BACKEND,
             env=env,
             stdout=log,
@@ -53,7 +60,7 @@ def wait_prefetched(process: subprocess.Popen[bytes], base: str, timeout: float)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError("the plain service exited; see its log")
+            raise RuntimeError("a service for the edge's cost exited; see its log")
         try:
             health = json.loads(get(base + "/health", timeout=5).body)
             if health["inventory"]["prefetch_seconds"] is not None:
@@ -61,20 +68,19 @@ def wait_prefetched(process: subprocess.Popen[bytes], base: str, timeout: float)
         except (OSError, ValueError, KeyError):
             pass
         time.sleep(0.1)
-    raise RuntimeError(f"the plain service did not prefetch within {timeout:.0f} s")
+    raise RuntimeError(f"a service for the edge's cost did not prefetch within {timeout:.0f} s")
 
 
-def measure(
-    guarded_base: str,
-    env: dict[str, str],
-    token: str,
-    extensions: list[str],
-    workdir: Path,
-) -> EdgeCost:
-    """``env`` is the guarded service's: the plain one gets the same settings but its port."""
+def measure(env: dict[str, str], token: str, extensions: list[str], workdir: Path) -> EdgeCost:
+    """``env``: the service settings (each process gets its own port)."""
     samples = int(os.environ.get("BENCH_EDGE_SAMPLES", "") or 1000)
-    process, plain_base = start_plain(env, workdir / "plain-service.log")
+    processes: list[subprocess.Popen[bytes]] = []
     try:
+        guarded_process, guarded_base = start(GUARDED, env, workdir / "edge-guarded.log")
+        processes.append(guarded_process)
+        process, plain_base = start(PLAIN, env, workdir / "edge-plain.log")
+        processes.append(process)
+        wait_prefetched(guarded_process, guarded_base, 600)
         wait_prefetched(process, plain_base, 600)
         auth = bearer(token)
         rng = random.Random(10)
@@ -91,9 +97,14 @@ def measure(
                     into.append(reply.seconds)
         return EdgeCost(Stats(guarded), Stats(plain))
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        for running in processes:
+            stop(running)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)

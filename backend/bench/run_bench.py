@@ -581,16 +581,11 @@ def measure_running(
     targeted_refresh(service, lab, proxy, result, names)
     progress(f"N={n}: the seed's naive approach (PJSIPShowEndpoint x {n})")
     asyncio.run(naive(lab, [str(FIRST + i) for i in range(n)], result))
-    progress(f"N={n}: the HTTP edge's limits: a second service without them")
-    plain_env = {**service.env, "ISPBX_AMI_PORT": str(lab.ami_port)}
+    progress(f"N={n}: the HTTP edge's limits: two fresh services, with and without them")
+    edge_env = {**service.env, "ISPBX_AMI_PORT": str(lab.ami_port)}
+    exts = [str(FIRST + i) for i in range(n)]
     with no_gc():
-        result.edge = edge_cost.measure(
-            service.base,
-            plain_env,
-            TOKEN,
-            [str(FIRST + i) for i in range(n)],
-            service.log_path.parent,
-        )
+        result.edge = edge_cost.measure(edge_env, TOKEN, exts, service.log_path.parent)
 
 
 # -- report --------------------------------------------------------------------------------------
@@ -689,8 +684,8 @@ def report(result: Result) -> list[str]:
     if r.edge is not None:
         e = r.edge
         out += [
-            "HTTP edge limits (ispbx/edge.py) vs uvicorn's plain httptools protocol, same lab,"
-            f" interleaved, {len(e.guarded.samples)} pairs",
+            "HTTP edge limits (ispbx/edge.py) vs uvicorn's plain httptools protocol: two fresh"
+            f" services on the same lab, interleaved, {len(e.guarded.samples)} pairs",
             f"  GET /endpoints/{{ext}} median {ms(e.guarded.median)} ms with the limits,"
             f" {ms(e.plain.median)} ms without: {e.percent:+.1f} %"
             f" (p95 {ms(e.guarded.p95)} vs {ms(e.plain.p95)} ms)",
