@@ -10,6 +10,7 @@ Settings (environment):
   BENCH_POLL_SECONDS     duration of the 304-share polling client (default 20)
   BENCH_KEEP_LOGS        keep the service log directory (default: removed on success)
   BENCH_SERVICE_DIR      a backend/ directory whose src/main.py to run instead (e.g. a patched copy)
+  BENCH_EDGE_SAMPLES     timed GET /endpoints/{ext} pairs, edge limits on vs off (default 1000)
 
 For every N it boots a lab Asterisk with N endpoints (non-ASCII caller IDs), starts the real
 service (``python src/main.py``) with its AMI traffic going through a counting proxy, waits for the
@@ -40,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import document_bench, history_bench, manage_bench
+from bench import document_bench, edge_cost, history_bench, manage_bench
 from bench.amiproxy import AmiCountingProxy, LoopThread
 from bench.client import (
     CLIENT_DESCRIPTION,
@@ -305,6 +306,7 @@ class Result:
     refresh_actions: Counter[str] = field(default_factory=Counter)
     storm: StormResult | None = None
     manage: manage_bench.ManageResult | None = None
+    edge: edge_cost.EdgeCost | None = None
     wall: float = 0.0
 
 
@@ -590,6 +592,11 @@ def measure_running(
     targeted_refresh(service, lab, proxy, result, names)
     progress(f"N={n}: the seed's naive approach (PJSIPShowEndpoint x {n})")
     asyncio.run(naive(lab, [str(FIRST + i) for i in range(n)], result))
+    progress(f"N={n}: the HTTP edge's limits: two fresh services, with and without them")
+    edge_env = {**service.env, "ISPBX_AMI_PORT": str(lab.ami_port)}
+    exts = [str(FIRST + i) for i in range(n)]
+    with no_gc():
+        result.edge = edge_cost.measure(edge_env, TOKEN, exts, service.log_path.parent)
 
 
 # -- report --------------------------------------------------------------------------------------
@@ -687,6 +694,16 @@ def report(result: Result) -> list[str]:
         f" = {r.naive_seconds / lp.service.median:,.0f}x the service's GET /endpoints median",
         "",
     ]
+    if r.edge is not None:
+        e = r.edge
+        out += [
+            "HTTP edge limits (ispbx/edge.py) vs uvicorn's plain httptools protocol: two fresh"
+            f" services on the same lab, interleaved, {len(e.guarded.samples)} pairs",
+            f"  GET /endpoints/{{ext}} median {ms(e.guarded.median)} ms with the limits,"
+            f" {ms(e.plain.median)} ms without: {e.percent:+.1f} %"
+            f" (p95 {ms(e.guarded.p95)} vs {ms(e.plain.p95)} ms)",
+            "",
+        ]
     return out
 
 
@@ -787,6 +804,13 @@ TARGETS = [
         None,
         lambda r: f"{storm_ratio(r):.2f} x" if r.storm else "-",
         lambda r: r.storm is None or storm_ratio(r) <= 2.0,
+    ),
+    Target(
+        "GET /endpoints/{ext}: cost of edge limits",
+        "≤ +10 %",
+        None,
+        lambda r: f"{r.edge.percent:+.1f} %" if r.edge else "-",
+        lambda r: r.edge is not None and r.edge.percent <= 10.0,
     ),
     Target(
         "service RSS after prefetch",

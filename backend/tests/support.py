@@ -50,7 +50,11 @@ class ServiceProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        wait_for(lambda: self.get("/").status_code == 200, timeout, "the service to answer")
+        try:
+            wait_for(lambda: self.get("/").status_code == 200, timeout, "the service to answer")
+        except AssertionError:
+            self.stop()  # a service that never answered must not outlive the test
+            raise
         return self
 
     def get(self, path: str, token: str | None = ADMIN_TOKEN, **kwargs: Any) -> httpx.Response:

@@ -12,6 +12,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -46,6 +47,10 @@ def create_app(settings: Settings, fields: DetailFields | None = None) -> FastAP
         description="Live state and configuration of Asterisk PJSIP extensions.",
         lifespan=lifespan,
         redoc_url=None,
+        generate_unique_id_function=operation_id,
+        # Starlette's trailing-slash redirect builds an absolute URL from the Host header
+        # (Host: evil.example → Location: http://evil.example/health): no such redirects.
+        redirect_slashes=False,
     )
     add_bearer_scheme(app)
     app.add_exception_handler(ApiError, api_error_handler)
@@ -72,6 +77,14 @@ def create_app(settings: Settings, fields: DetailFields | None = None) -> FastAP
             expose_headers=["ETag"],
         )
     return app
+
+
+def operation_id(route: APIRoute) -> str:
+    """OpenAPI operation ids are the route functions' names (``list_endpoints``, ``get_endpoint``,
+    ``stream_events`` …), so generated clients get stable method names. Every route added later
+    (history, management, metrics …) follows the scheme by itself: name its function verb_noun,
+    unique across the app (FastAPI warns about a duplicate id)."""
+    return route.name
 
 
 def add_bearer_scheme(app: FastAPI) -> None:

@@ -48,6 +48,11 @@ INI_KEYS: dict[str, tuple[str, str]] = {
     "history_days": ("history", "days"),
     "flap_changes": ("history", "flap_changes"),
     "flap_minutes": ("history", "flap_minutes"),
+    "http_max_header_bytes": ("http", "max_header_bytes"),
+    "http_header_timeout": ("http", "header_timeout"),
+    "http_keepalive_timeout": ("http", "keepalive_timeout"),
+    "http_max_connections": ("http", "max_connections"),
+    "http_max_event_streams": ("http", "max_event_streams"),
 }
 LOOPBACK_HOSTS = ("localhost", "::1")
 
@@ -132,6 +137,13 @@ class Settings(BaseSettings):
             )
         return str(path)
 
+    # The HTTP edge (ispbx.edge): what a client may hold before its token is checked.
+    http_max_header_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024)
+    http_header_timeout: float = Field(10.0, gt=0, le=60)
+    http_keepalive_timeout: int = Field(5, ge=1, le=300)
+    http_max_connections: int = Field(1000, ge=10, le=1_000_000)
+    http_max_event_streams: int = Field(500, ge=1)
+
     @field_validator("ami_port", "http_port", mode="before")
     @classmethod
     def _valid_port(cls, value: Any) -> int:
@@ -160,6 +172,15 @@ class Settings(BaseSettings):
     def _auth_off_only_on_loopback(self) -> Settings:
         if not self.auth and not is_loopback(self.http_host):
             raise ValueError("off is only allowed when ISPBX_HTTP_HOST is a loopback address")
+        return self
+
+    @model_validator(mode="after")
+    def _streams_leave_room(self) -> Settings:
+        if self.http_max_event_streams >= self.http_max_connections:
+            raise ValueError(
+                "http_max_event_streams: must be below ISPBX_HTTP_MAX_CONNECTIONS "
+                f"({self.http_max_connections}), so other requests still get a connection"
+            )
         return self
 
     @property
@@ -258,12 +279,18 @@ def env_values(env: Mapping[str, str]) -> dict[str, str]:
 
 def _one_line(exc: ValidationError, env: Mapping[str, str]) -> str:
     error = exc.errors()[0]
-    field = str(error["loc"][0]) if error["loc"] else "auth"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["loc"]:
+        field = str(error["loc"][0])
+    else:  # a model validator: its message starts with "<field>: " (or it is about auth)
+        named, sep, rest = message.partition(": ")
+        field, message = (
+            (named, rest) if sep and named in Settings.model_fields else ("auth", message)
+        )
     env_name = f"{ENV_PREFIX}{field.upper()}"
     if env_name in env or field not in INI_KEYS:
         where = env_name
     else:
         section, option = INI_KEYS[field]
         where = f"{env.get(f'{ENV_PREFIX}CONFIG') or BUNDLED_INI} [{section}] {option}"
-    message = str(error["msg"]).removeprefix("Value error, ")
     return f"{where}: {message}"

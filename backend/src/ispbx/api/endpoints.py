@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 
 from ispbx.api.dependencies import SECURED, CallerDep, ExtensionDep
 from ispbx.api.errors import ConfigReadError, ExtensionNotFound
@@ -19,13 +19,22 @@ from ispbx.pbx.snapshot import Rendered
 # Every route takes a CallerDep (the token check) as its FIRST parameter, so a caller without a
 # token gets 401 before anything else is looked at; tests/integration/test_security.py checks it.
 router = APIRouter(prefix="/endpoints", tags=["endpoints"])
-ERRORS: dict[int | str, dict[str, Any]] = {
+UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorDetail, "description": "no or unknown API token"},
+}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    **UNAUTHORIZED,
     404: {"model": ErrorDetail, "description": "Extension not found"},
 }
 CONFIG_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
-    500: {"model": ErrorDetail, "description": "pjsip.conf never parsed"},
+    500: {"model": ErrorDetail, "description": "pjsip.conf was never parsed (reason: /health)"},
+}
+LIST_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **UNAUTHORIZED,
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+    304: {"description": "Not Modified: the list is still the one of the ETag in If-None-Match"},
+    500: {"model": ErrorDetail, "description": "format=csv: pjsip.conf never parsed"},
 }
 
 
@@ -39,11 +48,10 @@ def accepts_gzip(accept_encoding: str) -> bool:
     return qualities.get("gzip", qualities.get("*", False))
 
 
-def rendered_response(request: Request, rendered: Rendered) -> Response:
+def rendered_response(request: Request, rendered: Rendered, if_none_match: str) -> Response:
     gzipped = accepts_gzip(request.headers.get("accept-encoding", ""))
     etag = rendered.gzip_etag if gzipped else rendered.etag
     headers = {"ETag": etag, "Vary": "Accept-Encoding", "Cache-Control": "no-cache"}
-    if_none_match = request.headers.get("if-none-match", "")
     if etag in if_none_match or if_none_match.strip() == "*":
         return Response(status_code=304, headers=headers)
     if gzipped:
@@ -52,17 +60,7 @@ def rendered_response(request: Request, rendered: Rendered) -> Response:
     return Response(rendered.body, media_type="application/json", headers=headers)
 
 
-@router.get(
-    "",
-    response_model=EndpointList,
-    responses={
-        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
-        304: {"description": "not modified since that ETag (If-None-Match)"},
-        401: ERRORS[401],
-        500: CONFIG_ERRORS[500],
-    },
-    openapi_extra=SECURED,
-)
+@router.get("", response_model=EndpointList, responses=LIST_RESPONSES, openapi_extra=SECURED)
 async def list_endpoints(
     request: Request,
     caller: CallerDep,
@@ -78,10 +76,15 @@ async def list_endpoints(
     secrets: Annotated[
         bool, Query(description="with format=csv: include passwords (admins only)")
     ] = False,
+    if_none_match: Annotated[
+        str | None,
+        Header(description="the ETag of a list already held: 304 while it is still current"),
+    ] = None,
 ) -> Any:
     """Every endpoint loaded in Asterisk or defined in pjsip.conf, in natural order.
 
-    Supports ``If-None-Match`` (304) and gzip. Sends no AMI action."""
+    The unfiltered list carries a strong ETag: send it back in ``If-None-Match`` to get ``304``
+    while nothing changed. gzip when accepted. Sends no AMI action."""
     principal = caller.principal
     if format == "csv":
         return export_csv_response(caller, secrets=secrets and principal.sees_secrets)
@@ -90,7 +93,7 @@ async def list_endpoints(
         rendered = snapshot.rendered(
             variant_of(principal), lambda body: visible_to(principal, body)
         )
-        return rendered_response(request, rendered)
+        return rendered_response(request, rendered, if_none_match or "")
     body = caller.readmodel.filter_list(snapshot.body, status=status, q=q)
     return json_response(body, principal)
 
@@ -106,6 +109,8 @@ def export_csv_response(caller: CallerDep, *, secrets: bool) -> Response:
 
 @router.get("/{extension}", response_model=Endpoint, responses=ERRORS, openapi_extra=SECURED)
 async def get_endpoint(caller: CallerDep, extension: ExtensionDep) -> Any:
+    """The endpoint, its auths, AORs and contacts as Asterisk reports them (pjsip.conf's view
+    while Asterisk has not reported it)."""
     body = await caller.readmodel.endpoint(extension)
     if body is None:
         raise ExtensionNotFound()

@@ -61,6 +61,12 @@ class ServiceUnavailable(ApiError):
     detail = "Service unavailable"
 
 
+class TooManyStreams(ApiError):
+    status_code = 503
+    detail = "Too many event streams open (ISPBX_HTTP_MAX_EVENT_STREAMS); retry later"
+    headers: ClassVar[dict[str, str] | None] = {"Retry-After": "5"}
+
+
 class ConfigReadError(ApiError):
     status_code = 500
     detail = "Error reading PJSIP configuration"

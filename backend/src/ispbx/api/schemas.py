@@ -61,8 +61,13 @@ class Health(BaseModel):
 class Envelope(BaseModel):
     status: Literal["success"] = "success"
     ami_connected: bool
+    synced: bool = Field(
+        description="Asterisk's lists were taken at least once; false: never synced, so device "
+        "states and contacts are unknown (not stale)"
+    )
     stale_since: datetime | None = Field(
-        description="set while AMI is down: the data is as of then"
+        description="set while AMI is down after a sync: the data is the last known state, as of "
+        "then; null while connected and when never synced"
     )
     config_error: str | None = Field(description="set while pjsip.conf has no good parse")
 

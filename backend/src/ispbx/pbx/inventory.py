@@ -34,7 +34,7 @@ from ispbx.pbx.state import (
     group_detail,
     split_names,
 )
-from ispbx.pbx.sync import Fingerprints, endpoints_to_refresh, take_snapshot
+from ispbx.pbx.sync import Fingerprints, endpoints_to_refresh, keep_known_contacts, take_snapshot
 from ispbx.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -194,6 +194,7 @@ class Inventory:
         finally:
             self._login_booted_pending = False
         old, old_prints = self._state, self._fingerprints
+        keep_known_contacts(old, snapshot)
         self._state, self._fingerprints = snapshot, prints
         self._details = {k: v for k, v in self._details.items() if k in snapshot.endpoints}
         self._synced = True

@@ -98,11 +98,15 @@ class ReadModel:
     # -- common --------------------------------------------------------------------------------
 
     def envelope(self) -> EnvelopeBody:
+        """``stale_since`` is when the connection was lost, and only when there is a last known
+        state (a sync happened); never synced, the states are not stale but unknown."""
         state = self.session.state
+        synced = self.inventory.synced
         return {
             "status": "success",
             "ami_connected": state.connected,
-            "stale_since": None if state.connected else state.since.isoformat(),
+            "synced": synced,
+            "stale_since": state.since.isoformat() if synced and not state.connected else None,
             "config_error": self.store.view.error,
         }
 
@@ -192,7 +196,9 @@ class ReadModel:
         if not self.known(name):
             return None
         detail = self.inventory.detail(name)
-        if detail is None and self.inventory.has(name) and self.session.state.connected:
+        # Only ask a session that answers: a quiet (hung) Asterisk would hold every request for
+        # the whole timeout; what the file and the lists say is shown at once instead.
+        if detail is None and self.inventory.has(name) and self.session.answering:
             detail = await self.inventory.fetch_detail(name)
         config = self._config()
         sections = (
