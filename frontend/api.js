@@ -27,7 +27,9 @@ function messageOf(status, body) {
   const detail = body?.detail;
   if (typeof detail === "string") return detail;
   if (Array.isArray(detail) && detail.length) {
-    return detail.map((e) => `${(e.loc ?? []).slice(1).join(".") || "request"}: ${e.msg}`).join("; ");
+    return detail
+      .map((e) => `${(e.loc ?? []).slice(1).join(".") || "request"}: ${e.msg}`)
+      .join("; ");
   }
   return `HTTP ${status}`;
 }
@@ -61,7 +63,8 @@ export async function api(path, { method = "GET", headers = {}, body, text = fal
   } catch {
     parsed = null;
   }
-  if (!response.ok) throw new ApiError(response.status, messageOf(response.status, parsed), parsed, response);
+  if (!response.ok)
+    throw new ApiError(response.status, messageOf(response.status, parsed), parsed, response);
   return { response, body: parsed };
 }
 

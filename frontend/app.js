@@ -680,23 +680,38 @@ async function loadDetail() {
       "p",
       { class: "flags" },
       ...drift(d).map(([text, kind]) => el("span", { class: `mark mark-${kind}`, text })),
-      d.flapping ? el("span", { class: "badge badge-flapping", title: FLAPPING_HELP, text: "flapping" }) : null,
+      d.flapping
+        ? el("span", { class: "badge badge-flapping", title: FLAPPING_HELP, text: "flapping" })
+        : null,
     );
     parts.push(
       flags,
       kvTable("Endpoint", d.details.endpoint),
-      ...listTables("Auth", d.details.auths?.length ? d.details.auths : d.details.auth && [d.details.auth]),
-      ...listTables("AOR", d.details.aors?.length ? d.details.aors : d.details.aor && [d.details.aor]),
+      ...listTables(
+        "Auth",
+        d.details.auths?.length ? d.details.auths : d.details.auth && [d.details.auth],
+      ),
+      ...listTables(
+        "AOR",
+        d.details.aors?.length ? d.details.aors : d.details.aor && [d.details.aor],
+      ),
     );
-    if (d.details.outbound_auths?.length) parts.push(...listTables("Outbound auth", d.details.outbound_auths));
+    if (d.details.outbound_auths?.length)
+      parts.push(...listTables("Outbound auth", d.details.outbound_auths));
     parts.push(contactsTable(d.details.contacts));
   } else {
-    parts.push(el("p", { class: "error", role: "alert", text: `Endpoint: ${detail.reason.message}` }));
+    parts.push(
+      el("p", { class: "error", role: "alert", text: `Endpoint: ${detail.reason.message}` }),
+    );
   }
   if (config.status === "fulfilled") {
-    parts.push(kvTable("Configuration (pjsip.conf)", config.value.body.config, { readable: false }));
+    parts.push(
+      kvTable("Configuration (pjsip.conf)", config.value.body.config, { readable: false }),
+    );
   } else {
-    parts.push(el("p", { class: "error", role: "alert", text: `Configuration: ${config.reason.message}` }));
+    parts.push(
+      el("p", { class: "error", role: "alert", text: `Configuration: ${config.reason.message}` }),
+    );
   }
   detailExists = config.status === "fulfilled";
   applyRole();

@@ -21,8 +21,8 @@ export function refusal(error) {
       list.append(
         el("li", {
           text: m.option
-            ? `${where}: ${m.option} is ${JSON.stringify(m.actual)} in Asterisk, not ${JSON.stringify(m.expected)}`
-            : `${where} ${m.actual == null ? "is missing" : "still exists"} in Asterisk after the reload`,
+            ? `${where}: ${m.option} is ${shown(m.actual)} in Asterisk, not ${shown(m.expected)}`
+            : `${where} ${m.actual == null ? "is missing" : "still exists"} after the reload`,
         }),
       );
     }
@@ -31,6 +31,8 @@ export function refusal(error) {
   const prefix = error instanceof ApiError ? `Refused (${error.status}): ` : "Failed: ";
   return { text: prefix + error.message, extra: parts };
 }
+
+const shown = (value) => (value == null ? "absent" : JSON.stringify(value));
 
 let flow = null; // the change the confirm dialog is showing
 
@@ -72,7 +74,9 @@ async function preview() {
     current.previewEtag = body.etag;
     const { added, removed } = diffStats(body.diff);
     $("confirm-diff").replaceChildren(
-      el("p", { text: `Preview: ${added} line(s) added, ${removed} removed. Nothing is written until you confirm.` }),
+      el("p", {
+        text: `Preview: ${added} line(s) added, ${removed} removed. Nothing is written until you confirm.`,
+      }),
       diffView(body.diff),
     );
     setButtons({ apply: true });

@@ -22,7 +22,9 @@ export function initChanges(callbacks) {
   $("changes-tabs").addEventListener("keydown", (event) => {
     if (event.key !== "ArrowRight" && event.key !== "ArrowLeft") return;
     const shown = TABS.filter((t) => !$(`tab-${t}`).hidden);
-    const at = shown.indexOf(TABS.find((t) => $(`tab-${t}`).getAttribute("aria-selected") === "true"));
+    const at = shown.indexOf(
+      TABS.find((t) => $(`tab-${t}`).getAttribute("aria-selected") === "true"),
+    );
     const next = shown[(at + (event.key === "ArrowRight" ? 1 : shown.length - 1)) % shown.length];
     select(next);
     $(`tab-${next}`).focus();
@@ -109,7 +111,14 @@ async function loadAudit(reset) {
           "td",
           {},
           entry.detail ? el("span", { text: entry.detail }) : null,
-          entry.diff ? el("details", {}, el("summary", { text: "diff" }), diffView({ [entry.object_id]: entry.diff })) : null,
+          entry.diff
+            ? el(
+                "details",
+                {},
+                el("summary", { text: "diff" }),
+                diffView({ [entry.object_id]: entry.diff }),
+              )
+            : null,
         ),
       ),
     );
@@ -123,7 +132,9 @@ async function loadAudit(reset) {
           el(
             "tr",
             {},
-            ...["Time", "Who", "What", "Result", "Details"].map((t) => el("th", { scope: "col", text: t })),
+            ...["Time", "Who", "What", "Result", "Details"].map((t) =>
+              el("th", { scope: "col", text: t }),
+            ),
           ),
         ),
         el("tbody", {}, ...rows),
@@ -163,7 +174,12 @@ async function loadVersions(reset) {
 
 function versionRow(version) {
   const diffBox = el("div", { class: "version-diff" });
-  const show = el("button", { type: "button", class: "small", "aria-expanded": "false", text: "Show diff" });
+  const show = el("button", {
+    type: "button",
+    class: "small",
+    "aria-expanded": "false",
+    text: "Show diff",
+  });
   show.addEventListener("click", async () => {
     if (show.getAttribute("aria-expanded") === "true") {
       diffBox.replaceChildren();
@@ -210,7 +226,8 @@ function confirmRevert(version) {
         method: "POST",
         headers: ifMatch ? { "If-Match": ifMatch } : {},
       }),
-    doneText: (result) => `Reverted version ${version.id}: the files are as before it (now version ${result.version}).`,
+    doneText: (result) =>
+      `Reverted version ${version.id}: the files are as before it (now version ${result.version}).`,
     done: (result) => {
       hooks.reverted(result);
       if (!$("changes").open) return;

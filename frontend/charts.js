@@ -28,7 +28,9 @@ function scaleOf(since, until) {
 function span(start, end) {
   const sameDay = start.toDateString() === end.toDateString();
   const day = (d) => d.toLocaleDateString(undefined, { day: "numeric", month: "short" });
-  return sameDay ? `${clock(start)}–${clock(end)}` : `${day(start)} ${clock(start)} – ${day(end)} ${clock(end)}`;
+  return sameDay
+    ? `${clock(start)}–${clock(end)}`
+    : `${day(start)} ${clock(start)} – ${day(end)} ${clock(end)}`;
 }
 
 // Tick times for the axis: every 3 h for a day, every day for a week, every 5 days for a month.
@@ -54,7 +56,12 @@ export function ticks(since, until) {
       : step < 1440
         ? (d) => `${pad2(d.getHours())}:${pad2(d.getMinutes())}`
         : (d) =>
-            d.toLocaleDateString(undefined, step === 1440 ? { weekday: "short", day: "numeric" } : { day: "numeric", month: "short" });
+            d.toLocaleDateString(
+              undefined,
+              step === 1440
+                ? { weekday: "short", day: "numeric" }
+                : { day: "numeric", month: "short" },
+            );
   const out = [];
   let at = new Date(first);
   while (at <= until) {
@@ -112,7 +119,9 @@ export function timeline({ since, until, periods, marks, label }) {
       height: 24,
     });
     const word = STATE_WORDS[period.state] ?? period.state;
-    rect.append(svg("title", { text: `${word} ${span(start, end)} (${duration(period.seconds)})` }));
+    rect.append(
+      svg("title", { text: `${word} ${span(start, end)} (${duration(period.seconds)})` }),
+    );
     bars.append(rect);
   }
   chart.append(bars);
@@ -153,7 +162,12 @@ export function rttChart({ since, until, points, label }) {
     const at = y(value).toFixed(1);
     grid.append(
       svg("line", { x1: LEFT, x2: WIDTH - RIGHT, y1: at, y2: at }),
-      svg("text", { x: LEFT - 4, y: Number(at) + 3, "text-anchor": "end", text: `${trim(value)} ms` }),
+      svg("text", {
+        x: LEFT - 4,
+        y: Number(at) + 3,
+        "text-anchor": "end",
+        text: `${trim(value)} ms`,
+      }),
     );
   }
   chart.append(grid);

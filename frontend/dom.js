@@ -106,20 +106,36 @@ export function diffView(diff) {
   for (const [path, text] of files) {
     const pre = el("pre", { class: "diff", tabindex: "0", "aria-label": `Changes to ${path}` });
     for (const line of text.replace(/\n$/, "").split("\n")) {
-      const kind = line.startsWith("+++") || line.startsWith("---")
-        ? "file"
-        : line.startsWith("@@")
-          ? "hunk"
-          : line.startsWith("+")
-            ? "add"
-            : line.startsWith("-")
-              ? "del"
-              : "ctx";
+      const kind =
+        line.startsWith("+++") || line.startsWith("---")
+          ? "file"
+          : line.startsWith("@@")
+            ? "hunk"
+            : line.startsWith("+")
+              ? "add"
+              : line.startsWith("-")
+                ? "del"
+                : "ctx";
       pre.append(el("span", { class: `d-${kind}`, text: line }), "\n");
     }
     box.append(el("h4", { class: "diff-file", text: path }), pre);
   }
   return box;
+}
+
+// A dry run generates passwords it never writes: the applied change makes new ones. Its diff says
+// so instead of showing a password that will not be the one.
+export function withoutDryRunPasswords(diff, passwords) {
+  const generated = passwords.filter(Boolean);
+  if (!generated.length) return diff;
+  const out = {};
+  for (const [path, text] of Object.entries(diff ?? {})) {
+    out[path] = generated.reduce(
+      (acc, password) => acc.split(password).join("(generated when applied, shown once)"),
+      text,
+    );
+  }
+  return out;
 }
 
 export function diffStats(diff) {

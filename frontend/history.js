@@ -40,6 +40,18 @@ const LEGEND = [
   ["unknown", "no data"],
 ];
 
+function secondsText(a) {
+  const unreachable = a.unreachable_seconds
+    ? ` (unreachable ${duration(a.unreachable_seconds)})`
+    : "";
+  return (
+    `online ${duration(a.online_seconds)}, offline ${duration(a.offline_seconds)}${unreachable}, ` +
+    `no data ${duration(a.unknown_seconds)}`
+  );
+}
+
+const plural = (count, word) => `${count} ${word}${count === 1 ? "" : "s"}`;
+
 export function kindWord(kind) {
   return KIND_WORDS[kind] ?? kind;
 }
@@ -53,10 +65,12 @@ export function eventSummary(event) {
   }
   const rtt = (us) => `${(Number(us) / 1000).toFixed(1)} ms`;
   for (const [key, value] of Object.entries(data)) {
-    if (value == null || value === "" || ["state", "previous", "initial", "online"].includes(key)) continue;
+    if (value == null || value === "" || ["state", "previous", "initial", "online"].includes(key))
+      continue;
     if (key === "aor" && value === event.endpoint) continue; // the usual case says nothing
     if (typeof value === "object") continue;
-    if (key === "rtt_us" || key === "previous_rtt_us") parts.push(`${key === "rtt_us" ? "RTT" : "was"} ${rtt(value)}`);
+    if (key === "rtt_us" || key === "previous_rtt_us")
+      parts.push(`${key === "rtt_us" ? "RTT" : "was"} ${rtt(value)}`);
     else if (key === "reg_expire") parts.push(`expires ${clock(new Date(Number(value) * 1000))}`);
     else parts.push(`${key.replace(/_/g, " ")}: ${value}`);
   }
@@ -150,7 +164,9 @@ export class HistorySection {
     const legend = el(
       "ul",
       { class: "chart-legend", "aria-label": "Legend" },
-      ...LEGEND.map(([state, word]) => el("li", {}, el("span", { class: `swatch tl-${state}` }), word)),
+      ...LEGEND.map(([state, word]) =>
+        el("li", {}, el("span", { class: `swatch tl-${state}` }), word),
+      ),
       el("li", {}, el("span", { class: "swatch dm-ringing" }), "ringing"),
       el("li", {}, el("span", { class: "swatch dm-inuse" }), "in use"),
     );
@@ -206,7 +222,8 @@ export class HistorySection {
   async load({ keepEvents = false } = {}) {
     const seq = ++this.seq;
     const { since, until } = this.bounds();
-    const range = `since=${encodeURIComponent(since.toISOString())}&until=${encodeURIComponent(until.toISOString())}`;
+    const iso = (date) => encodeURIComponent(date.toISOString());
+    const range = `since=${iso(since)}&until=${iso(until)}`;
     const base = `endpoints/${seg(this.ext)}`;
     this.status.className = "muted history-status";
     this.status.textContent = "Loading the history…";
@@ -252,16 +269,17 @@ export class HistorySection {
     const { availability, events } = data;
     const { from: since, to: until } = this.range(data);
     const windowWord = WINDOWS[this.window][0];
-    const outages = availability.periods.filter((p) => p.state === "offline" || p.state === "unreachable");
+    const outages = availability.periods.filter(
+      (p) => p.state === "offline" || p.state === "unreachable",
+    );
     const share = availability.availability;
     const down = outages.reduce((sum, p) => sum + p.seconds, 0);
     this.summary.replaceChildren(
-      el("strong", { class: "share", text: share == null ? "No data" : `${percent(share)} available` }),
-      ` over the last ${windowWord}: online ${duration(availability.online_seconds)}, offline ${duration(
-        availability.offline_seconds,
-      )}${availability.unreachable_seconds ? ` (unreachable ${duration(availability.unreachable_seconds)})` : ""}, no data ${duration(
-        availability.unknown_seconds,
-      )}.`,
+      el("strong", {
+        class: "share",
+        text: share == null ? "No data" : `${percent(share)} available`,
+      }),
+      ` over the last ${windowWord}: ${secondsText(availability)}.`,
     );
     const marks = [];
     const points = [];
@@ -275,12 +293,14 @@ export class HistorySection {
       const us = event.data?.rtt_us;
       if (typeof us === "number" && Number.isFinite(us)) points.push({ at, ms: us / 1000 });
     }
-    const shown = this.fit ? `${windowWord} (zoomed to the recorded part, from ${when(since.toISOString())})` : windowWord;
+    const shown = this.fit
+      ? `${windowWord} (zoomed to the recorded part, from ${when(since.toISOString())})`
+      : windowWord;
     const label =
       `Availability timeline of ${this.ext}, last ${shown}: ` +
       (share == null ? "no data" : `${percent(share)} available`) +
-      `; ${outages.length} outage${outages.length === 1 ? "" : "s"}${outages.length ? ` (${duration(down)} in all)` : ""}` +
-      `; ${marks.length} ringing or in-use moment${marks.length === 1 ? "" : "s"}.`;
+      `; ${plural(outages.length, "outage")}${outages.length ? ` (${duration(down)} in all)` : ""}` +
+      `; ${plural(marks.length, "ringing or in-use moment")}.`;
     const periods = availability.periods
       .filter((p) => new Date(p.end) > since)
       .map((p) => (new Date(p.start) < since ? { ...p, start: since.toISOString() } : p));
@@ -293,7 +313,9 @@ export class HistorySection {
           since,
           until,
           points,
-          label: `Round-trip times of ${this.ext}, last ${windowWord}: ${points.length} samples, up to ${max.toFixed(1)} ms.`,
+          label:
+            `Round-trip times of ${this.ext}, last ${windowWord}: ` +
+            `${plural(points.length, "sample")}, up to ${max.toFixed(1)} ms.`,
         }),
       );
     } else {
@@ -315,17 +337,20 @@ export class HistorySection {
     const list = el(
       "ul",
       { class: "outage-list", "aria-label": "Outages, newest first" },
-      ...newest.slice(0, 10).map((p) =>
-        el(
-          "li",
-          { "data-state": p.state },
-          el("span", { class: `swatch tl-${p.state}` }),
-          `${p.state === "unreachable" ? "Unreachable" : "Offline"} ${between(p.start, p.end)} (${duration(p.seconds)})`,
+      ...newest
+        .slice(0, 10)
+        .map((p) =>
+          el(
+            "li",
+            { "data-state": p.state },
+            el("span", { class: `swatch tl-${p.state}` }),
+            `${p.state === "unreachable" ? "Unreachable" : "Offline"} ${between(p.start, p.end)} (${duration(p.seconds)})`,
+          ),
         ),
-      ),
     );
     const parts = [list];
-    if (newest.length > 10) parts.push(el("p", { class: "muted", text: `and ${newest.length - 10} earlier` }));
+    if (newest.length > 10)
+      parts.push(el("p", { class: "muted", text: `and ${newest.length - 10} earlier` }));
     this.outages.replaceChildren(...parts);
   }
 
@@ -342,7 +367,9 @@ export class HistorySection {
         const table = eventsTable(body.events);
         this.tbody = table.querySelector("tbody");
         this.events.replaceChildren(
-          body.events.length ? table : el("p", { class: "muted", text: "No events in this window." }),
+          body.events.length
+            ? table
+            : el("p", { class: "muted", text: "No events in this window." }),
         );
         this.paged = false;
       } else {
@@ -352,7 +379,8 @@ export class HistorySection {
       this.cursor = body.next_cursor;
       this.more.hidden = !this.cursor;
     } catch (error) {
-      if (seq === this.seq) this.events.replaceChildren(el("p", { class: "error", text: `Events: ${error.message}` }));
+      if (seq === this.seq)
+        this.events.replaceChildren(el("p", { class: "error", text: `Events: ${error.message}` }));
     } finally {
       this.more.disabled = false;
     }

@@ -3,7 +3,17 @@
 // be applied, all rows or none. The export downloads GET /endpoints?format=csv.
 
 import { ApiError, api } from "./api.js";
-import { $, announce, diffView, el, openDialog, secretOnce, showAlert, wireDialog } from "./dom.js";
+import {
+  $,
+  announce,
+  diffView,
+  el,
+  openDialog,
+  secretOnce,
+  showAlert,
+  withoutDryRunPasswords,
+  wireDialog,
+} from "./dom.js";
 import { CONFLICT_TEXT, refusal } from "./change.js";
 
 let hooks = { imported: () => {} };
@@ -86,7 +96,10 @@ export function csvRecords(text) {
 function rowsOf(text) {
   const [header, ...records] = csvRecords(text);
   const column = header ? header.cells.map((c) => c.trim()).indexOf("extension") : -1;
-  return records.map((r) => ({ line: r.line, extension: column >= 0 ? (r.cells[column] ?? "").trim() : "" }));
+  return records.map((r) => ({
+    line: r.line,
+    extension: column >= 0 ? (r.cells[column] ?? "").trim() : "",
+  }));
 }
 
 async function check() {
@@ -106,7 +119,8 @@ async function check() {
     const { body } = await send(text, true, null);
     checked = { text, rows, etag: body.etag, name: file.name };
     report(rows, new Map(), body);
-    $("import-apply").textContent = `Import ${rows.length} extension${rows.length === 1 ? "" : "s"}`;
+    $("import-apply").textContent =
+      `Import ${rows.length} extension${rows.length === 1 ? "" : "s"}`;
     $("import-apply").hidden = false;
     announce(`${file.name}: all ${rows.length} rows are fine; nothing applied yet`);
     $("import-apply").focus();
@@ -144,7 +158,11 @@ async function check() {
 function send(text, dryRun, ifMatch) {
   const headers = { "Content-Type": "text/csv" };
   if (ifMatch) headers["If-Match"] = ifMatch;
-  return api(`endpoints/import${dryRun ? "?dry_run=true" : ""}`, { method: "POST", body: text, headers });
+  return api(`endpoints/import${dryRun ? "?dry_run=true" : ""}`, {
+    method: "POST",
+    body: text,
+    headers,
+  });
 }
 
 function report(rows, errors, result) {
@@ -164,7 +182,10 @@ function report(rows, errors, result) {
         el(
           "td",
           {},
-          el("span", { class: `badge ${problems ? "badge-error" : "badge-online"}`, text: problems ? "error" : "ok" }),
+          el("span", {
+            class: `badge ${problems ? "badge-error" : "badge-online"}`,
+            text: problems ? "error" : "ok",
+          }),
           problems ? el("span", { class: "reason", text: ` ${problems.join("; ")}` }) : null,
         ),
       ),
@@ -177,12 +198,26 @@ function report(rows, errors, result) {
     el(
       "thead",
       {},
-      el("tr", {}, el("th", { scope: "col", text: "Line" }), el("th", { scope: "col", text: "Extension" }), el("th", { scope: "col", text: "Result" })),
+      el(
+        "tr",
+        {},
+        el("th", { scope: "col", text: "Line" }),
+        el("th", { scope: "col", text: "Extension" }),
+        el("th", { scope: "col", text: "Result" }),
+      ),
     ),
     tbody,
   );
   const parts = [table];
-  if (result) parts.push(el("details", {}, el("summary", { text: "The changes to the files" }), diffView(result.diff)));
+  if (result)
+    parts.push(
+      el(
+        "details",
+        {},
+        el("summary", { text: "The changes to the files" }),
+        diffView(withoutDryRunPasswords(result.diff, Object.values(result.passwords ?? {}))),
+      ),
+    );
   $("import-report").replaceChildren(...parts);
 }
 
@@ -199,7 +234,10 @@ async function apply() {
         text: `Imported ${body.extensions.length} extensions (config version ${body.version}).`,
       }),
       ...(passwords.length
-        ? [el("p", { text: "Generated passwords, shown this once:" }), ...passwords.map(([ext, pw]) => secretOnce(ext, pw))]
+        ? [
+            el("p", { text: "Generated passwords, shown this once:" }),
+            ...passwords.map(([ext, pw]) => secretOnce(ext, pw)),
+          ]
         : []),
     );
     announce(`Imported ${body.extensions.length} extensions`);

@@ -10,6 +10,7 @@ import {
   diffStats,
   diffView,
   el,
+  withoutDryRunPasswords,
   openDialog,
   secretOnce,
   showAlert,
@@ -141,7 +142,10 @@ async function loadCurrent(state) {
     context: options.context ?? "",
     transport: options.transport ?? "",
     max_contacts: aor.maxcontacts ?? "",
-    codecs: (options.allow ?? "").split(",").map((c) => c.trim()).filter(Boolean),
+    codecs: (options.allow ?? "")
+      .split(",")
+      .map((c) => c.trim())
+      .filter(Boolean),
   };
   state.config = options;
 }
@@ -192,7 +196,8 @@ function fillChoices(options) {
       );
     }
   }
-  if (!box.children.length) box.append(el("p", { class: "muted", text: "The files define no templates." }));
+  if (!box.children.length)
+    box.append(el("p", { class: "muted", text: "The files define no templates." }));
   fillPicklist(options.codecs, []);
 }
 
@@ -312,15 +317,19 @@ function addAdvancedRow() {
     const spec = table[typeSelect.value].options.get(nameSelect.value);
     row.dataset.type = typeSelect.value;
     row.dataset.name = nameSelect.value;
-    valueBox.replaceChildren(valueControl(n, spec, currentValue(typeSelect.value, nameSelect.value)));
-    help.textContent = spec
-      ? `${spec.synopsis}${spec.default != null ? ` Default: ${spec.default}.` : ""}${spec.multiple ? " Several values: one per line." : ""}`
-      : "";
+    valueBox.replaceChildren(
+      valueControl(n, spec, currentValue(typeSelect.value, nameSelect.value)),
+    );
+    const parts = spec ? [spec.synopsis] : [];
+    if (spec?.default != null) parts.push(`Default: ${spec.default}.`);
+    if (spec?.multiple) parts.push("Several values: one per line.");
+    help.textContent = parts.join(" ");
   };
   typeSelect.addEventListener("change", fillNames);
   nameSelect.addEventListener("change", fillValue);
   unset.addEventListener("change", () => {
-    for (const control of valueBox.querySelectorAll("input, select, textarea")) control.disabled = unset.checked;
+    for (const control of valueBox.querySelectorAll("input, select, textarea"))
+      control.disabled = unset.checked;
   });
   remove.addEventListener("click", () => {
     row.remove();
@@ -341,7 +350,8 @@ function valueControl(n, spec, current) {
   const id = `adv-value-${n}`;
   const labelled = (control) =>
     el("div", { class: "field" }, el("label", { for: id, text: "Value" }), control);
-  if (!spec) return labelled(el("input", { id, disabled: true, placeholder: "choose an option first" }));
+  if (!spec)
+    return labelled(el("input", { id, disabled: true, placeholder: "choose an option first" }));
   if (spec.kind === "bool") {
     const select = el(
       "select",
@@ -349,16 +359,29 @@ function valueControl(n, spec, current) {
       el("option", { value: "yes", text: "yes" }),
       el("option", { value: "no", text: "no" }),
     );
-    const truthy = ["yes", "true", "on", "1"].includes(String(current || spec.default || "").toLowerCase());
+    const truthy = ["yes", "true", "on", "1"].includes(
+      String(current || spec.default || "").toLowerCase(),
+    );
     select.value = truthy ? "yes" : "no";
     return labelled(select);
   }
   if (spec.values.length) {
     const multiple = spec.kind === "enum_list" || spec.multiple;
-    const select = el("select", { id, multiple: multiple || null, size: multiple ? Math.min(6, spec.values.length) : null });
-    const selected = new Set(String(current || (multiple ? "" : spec.default ?? "")).split(",").map((v) => v.trim()));
+    const select = el("select", {
+      id,
+      multiple: multiple || null,
+      size: multiple ? Math.min(6, spec.values.length) : null,
+    });
+    const selected = new Set(
+      String(current || (multiple ? "" : (spec.default ?? "")))
+        .split(",")
+        .map((v) => v.trim()),
+    );
     for (const value of spec.values) {
-      const option = el("option", { value, text: value === spec.default ? `${value} (default)` : value });
+      const option = el("option", {
+        value,
+        text: value === spec.default ? `${value} (default)` : value,
+      });
       option.selected = selected.has(value);
       select.append(option);
     }
@@ -393,7 +416,10 @@ function advancedValues() {
     if (control.tagName === "SELECT" && control.multiple) {
       out[type][name] = [...control.selectedOptions].map((o) => o.value);
     } else if (control.tagName === "TEXTAREA") {
-      out[type][name] = control.value.split("\n").map((v) => v.trim()).filter(Boolean);
+      out[type][name] = control.value
+        .split("\n")
+        .map((v) => v.trim())
+        .filter(Boolean);
     } else {
       out[type][name] = control.value.trim();
     }
@@ -426,13 +452,15 @@ function createBody() {
 function patchBody() {
   const initial = form.initial;
   const patch = advancedValues();
-  const changed = (key, now) => (now !== String(initial[key] ?? "") ? [true, now === "" ? null : now] : [false]);
+  const changed = (key, now) =>
+    now !== String(initial[key] ?? "") ? [true, now === "" ? null : now] : [false];
   for (const key of [...TEXT_FIELDS, "transport"]) {
     const [yes, now] = changed(key, value(`f-${key}`));
     if (yes) patch.endpoint[key] = now;
   }
   const codecs = chosenCodecs();
-  if (codecs.join(",") !== initial.codecs.join(",")) patch.endpoint.allow = codecs.length ? codecs : null;
+  if (codecs.join(",") !== initial.codecs.join(","))
+    patch.endpoint.allow = codecs.length ? codecs : null;
   const [maxChanged, max] = changed("max_contacts", value("f-max-contacts"));
   if (maxChanged) patch.aor.max_contacts = max != null && /^\d+$/.test(max) ? Number(max) : max;
   if ($("f-password").value) patch.auth.password = $("f-password").value;
@@ -489,12 +517,16 @@ async function runPreview() {
 function showPreview(result) {
   const { added, removed } = diffStats(result.diff);
   const parts = [
-    el("p", { text: `${added} line(s) added, ${removed} removed. Nothing is written until you apply.` }),
+    el("p", {
+      text: `${added} line(s) added, ${removed} removed. Nothing is written until you apply.`,
+    }),
   ];
   if (result.warnings?.length) {
-    parts.push(el("ul", { class: "warnings" }, ...result.warnings.map((w) => el("li", { text: w }))));
+    parts.push(
+      el("ul", { class: "warnings" }, ...result.warnings.map((w) => el("li", { text: w }))),
+    );
   }
-  parts.push(diffView(result.diff));
+  parts.push(diffView(withoutDryRunPasswords(result.diff, [result.password])));
   $("editor-diff").replaceChildren(...parts);
   $("editor-fieldset").disabled = true;
   $("editor-preview").hidden = false;
@@ -512,7 +544,10 @@ async function apply() {
   $("editor-apply").disabled = true;
   showAlert($("editor-errors"), null);
   try {
-    const { body: result } = await send(current.body, { dryRun: false, ifMatch: current.previewEtag });
+    const { body: result } = await send(current.body, {
+      dryRun: false,
+      ifMatch: current.previewEtag,
+    });
     if (current !== form) return;
     showResult(current, result);
     hooks.applied(result.extensions[0], result);
@@ -542,7 +577,8 @@ function showResult(current, result) {
   $("editor-result").hidden = false;
   $("editor-preview").hidden = true;
   $("editor-fields").hidden = true;
-  for (const id of ["editor-preview-btn", "editor-back", "editor-apply", "editor-reload"]) $(id).hidden = true;
+  for (const id of ["editor-preview-btn", "editor-back", "editor-apply", "editor-reload"])
+    $(id).hidden = true;
   $("editor-done").hidden = false;
   $("editor-done").focus();
   announce(parts[0].textContent);
@@ -580,9 +616,11 @@ function failed(error) {
     showForm();
     const unplaced = placeFieldErrors(error.fields);
     const count = error.fields.length;
+    const problems = `${count} problem${count > 1 ? "s" : ""}`;
+    const where = unplaced.length < count ? ", shown next to the fields" : "";
     showAlert(
       $("editor-errors"),
-      `The change was refused: ${count} problem${count > 1 ? "s" : ""}${unplaced.length < count ? ", shown next to the fields" : ""}.`,
+      `The change was refused: ${problems}${where}.`,
       ...(unplaced.length ? [el("ul", {}, ...unplaced.map((e) => el("li", { text: e.msg })))] : []),
     );
     $("editor-form").querySelector("[aria-invalid=true]")?.focus();
@@ -598,7 +636,8 @@ export function targetOf(loc) {
   if (parts[0] === "options") parts = parts.slice(1);
   const two = parts.slice(0, 2).join(".");
   if (FIELD_OF[two]) return { field: FIELD_OF[two] };
-  if (parts.length && FIELD_OF[parts[0]] && !TYPES.includes(parts[0])) return { field: FIELD_OF[parts[0]] };
+  if (parts.length && FIELD_OF[parts[0]] && !TYPES.includes(parts[0]))
+    return { field: FIELD_OF[parts[0]] };
   if (TYPES.includes(parts[0]) && parts[1]) return { type: parts[0], name: parts[1] };
   return null;
 }
@@ -621,10 +660,15 @@ function placeFieldErrors(errors) {
       continue;
     }
     message.textContent = message.textContent ? `${message.textContent} ${error.msg}` : error.msg;
-    const control = box.querySelector(".adv-value input, .adv-value select, .adv-value textarea, input, select, textarea");
+    const control = box.querySelector(
+      ".adv-value input, .adv-value select, .adv-value textarea, input, select, textarea",
+    );
     control?.setAttribute("aria-invalid", "true");
     if (control && !control.getAttribute("aria-describedby")?.includes(message.id)) {
-      control.setAttribute("aria-describedby", `${control.getAttribute("aria-describedby") ?? ""} ${message.id}`.trim());
+      control.setAttribute(
+        "aria-describedby",
+        `${control.getAttribute("aria-describedby") ?? ""} ${message.id}`.trim(),
+      );
     }
   }
   return unplaced;
@@ -632,7 +676,8 @@ function placeFieldErrors(errors) {
 
 function clearFieldErrors() {
   for (const message of $("editor-form").querySelectorAll(".field-error")) message.textContent = "";
-  for (const control of $("editor-form").querySelectorAll("[aria-invalid]")) control.removeAttribute("aria-invalid");
+  for (const control of $("editor-form").querySelectorAll("[aria-invalid]"))
+    control.removeAttribute("aria-invalid");
 }
 
 export function generatePassword(length = 20) {
@@ -656,8 +701,12 @@ export function confirmDelete(ext) {
         method: "DELETE",
         headers: ifMatch ? { "If-Match": ifMatch } : {},
       }),
-    doneText: (result) =>
-      `Deleted extension ${ext} (config version ${result.version})${result.kept?.length ? `; kept, as others use them: ${result.kept.join(", ")}` : ""}.`,
+    doneText: (result) => {
+      const kept = result.kept?.length
+        ? `; kept, as others use them: ${result.kept.join(", ")}`
+        : "";
+      return `Deleted extension ${ext} (config version ${result.version})${kept}.`;
+    },
     done: () => hooks.deleted(ext),
   });
 }
