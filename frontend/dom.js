@@ -192,9 +192,12 @@ export function wireDialog(dialog, onClose = () => {}) {
     onClose();
     const opener = dialog._opener;
     dialog._opener = null;
-    // The opener may be gone (a deleted extension's panel closed): the board then.
+    // The opener may be gone (a deleted extension's panel closed, a list redrawn): then the
+    // dialog still open below this one, or the board.
+    const below = document.querySelector("dialog[open] h2");
+    const fallback = below ?? document.querySelector("#rows tr[data-ext]");
     if (opener?.isConnected && opener.checkVisibility()) opener.focus();
-    else document.querySelector("#rows tr[data-ext]")?.focus();
+    else fallback?.focus();
   });
   for (const button of dialog.querySelectorAll("[data-close]")) {
     button.addEventListener("click", () => dialog.close());

@@ -372,6 +372,7 @@ def test_a_config_version_is_reverted_after_a_confirm(
     expect(confirm).to_contain_text(f"Reverted version {version}")
     confirm.get_by_role("button", name="Close").click()
     expect(confirm).to_be_hidden()
+    expect(changes.get_by_role("heading", name="Recent changes")).to_be_focused()  # back below
     expect(row(page, "260")).to_have_count(0)
     assert call(own_service, "GET", "/endpoints/260/config").status_code == 404
 
