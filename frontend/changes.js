@@ -56,7 +56,7 @@ function select(tab) {
 }
 
 function pager(name, load) {
-  const button = el("button", { type: "button", class: "small", text: "Older" });
+  const button = el("button", { type: "button", class: "small older", text: "Older" });
   button.hidden = !cursors[name];
   button.addEventListener("click", () => load(false));
   return button;
@@ -88,7 +88,7 @@ async function loadEvents(reset) {
       );
     } else {
       appendEvents(panel.querySelector("tbody"), body.events, true);
-      panel.querySelector("button.small").hidden = !cursors.events;
+      panel.querySelector("button.older").hidden = !cursors.events;
     }
   } catch (error) {
     failed(panel, error);
@@ -145,7 +145,7 @@ async function loadAudit(reset) {
       );
     } else {
       panel.querySelector("tbody").append(...rows);
-      panel.querySelector("button.small").hidden = !cursors.audit;
+      panel.querySelector("button.older").hidden = !cursors.audit;
     }
   } catch (error) {
     failed(panel, error);
@@ -165,7 +165,7 @@ async function loadVersions(reset) {
       );
     } else {
       panel.querySelector("ul.versions").append(...rows);
-      panel.querySelector("button.small").hidden = !cursors.versions;
+      panel.querySelector("button.older").hidden = !cursors.versions;
     }
   } catch (error) {
     failed(panel, error);

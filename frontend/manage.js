@@ -169,8 +169,8 @@ function resetForm(mode, ext) {
   $("editor-fields").hidden = false;
   $("editor-done").hidden = true;
   clearFieldErrors();
-  $("editor-fieldset").disabled = true;
   showForm();
+  $("editor-fieldset").disabled = true; // until the option table (and the endpoint) are in
   $("editor-result").hidden = true;
   $("editor-result").replaceChildren();
 }
