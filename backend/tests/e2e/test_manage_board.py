@@ -27,9 +27,6 @@ from tests.support import ADMIN_TOKEN, VIEWER_TOKEN, ServiceProcess, wait_for
 
 pytestmark = pytest.mark.e2e
 
-DOCS = Path(__file__).parents[3] / "docs"
-FORM_SCREENSHOT = DOCS / "manage-form.png"
-TIMELINE_SCREENSHOT = DOCS / "history-timeline.png"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
@@ -72,11 +69,11 @@ def pick_codecs(page: Page, *codecs: str) -> None:
 
 
 def test_an_admin_creates_edits_and_deletes_an_extension_through_the_form(
-    page: Page, own_service: ServiceProcess, own_lab: Lab
+    page: Page, own_service: ServiceProcess, own_lab: Lab, screenshots: Path
 ) -> None:
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     open_board(page, own_service)
-    password = create_through_the_form(page, own_service)
+    password = create_through_the_form(page, own_service, screenshots)
     expect(row(page, "250")).to_be_visible()
     expect(row(page, "250").locator("td.drift")).to_have_text("")
     assert call(own_service, "GET", "/endpoints/250").json()["in_asterisk"] is True
@@ -93,7 +90,7 @@ def test_an_admin_creates_edits_and_deletes_an_extension_through_the_form(
     delete_after_a_confirm(page, own_service)
 
 
-def create_through_the_form(page: Page, service: ServiceProcess) -> str:
+def create_through_the_form(page: Page, service: ServiceProcess, screenshots: Path) -> str:
     """Fill the form, preview the dry run's diff, apply; the generated password."""
     new = page.get_by_role("button", name="New extension")
     new.click()
@@ -121,8 +118,7 @@ def create_through_the_form(page: Page, service: ServiceProcess) -> str:
     expect(preview).to_contain_text("+#include pjsip_ispbx.conf")
     expect(preview.locator(".d-add").first).to_be_visible()
     assert call(service, "GET", "/endpoints/250/config").status_code == 404  # not yet
-    DOCS.mkdir(exist_ok=True)
-    page.screenshot(path=str(FORM_SCREENSHOT))
+    page.screenshot(path=str(screenshots / "manage-form.png"))
 
     editor.get_by_role("button", name="Apply").click()
     result = editor.locator("#editor-result")
@@ -412,7 +408,7 @@ def set_qualify(service: ServiceProcess, extension: str, seconds: int) -> None:
 
 
 def test_the_timeline_shows_the_gap_of_a_phone_that_was_away(
-    page: Page, own_service: ServiceProcess, own_lab: Lab
+    page: Page, own_service: ServiceProcess, own_lab: Lab, screenshots: Path
 ) -> None:
     """102 registers (qualified, so Asterisk measures its RTT), takes a call from 103 (ringing,
     in use), is unregistered for a few seconds and registers again."""
@@ -429,12 +425,12 @@ def test_the_timeline_shows_the_gap_of_a_phone_that_was_away(
         time.sleep(2)
         wait_for(lambda: status(own_service, "102") == "online", 5, "102 online again")
         try:
-            check_timeline(page, own_service)
+            check_timeline(page, own_service, screenshots)
         finally:
             phone.unregister()
 
 
-def check_timeline(page: Page, service: ServiceProcess) -> None:
+def check_timeline(page: Page, service: ServiceProcess, screenshots: Path) -> None:
     page.set_viewport_size({"width": 1280, "height": 1000})
     open_board(page, service, VIEWER_TOKEN, "ext=102")
     history = page.locator("#detail .history")
@@ -480,10 +476,10 @@ def check_timeline(page: Page, service: ServiceProcess) -> None:
     box = history.bounding_box()
     assert box is not None
     page.screenshot(
-        path=str(TIMELINE_SCREENSHOT),
+        path=str(screenshots / "history-timeline.png"),
         clip={"x": box["x"] - 8, "y": box["y"] - 8, "width": box["width"] + 16, "height": 520},
     )
-    assert TIMELINE_SCREENSHOT.stat().st_size > 10_000
+    assert (screenshots / "history-timeline.png").stat().st_size > 10_000
 
 
 def history_page(cursor: str | None, count: int, next_cursor: str | None) -> dict[str, Any]:
