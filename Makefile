@@ -6,7 +6,7 @@ PY := $(abspath $(VENV))/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck unit integration lab-up lab-down demo bench clean
+.PHONY: run test lint typecheck unit integration lab-up lab-down demo bench screenshots clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ demo: $(STAMP)
 ## Service vs Asterisk's ARI on a lab with 5,000 and 10,000 endpoints (BENCH_ENDPOINTS=5000 for one).
 bench: $(STAMP)
 	cd backend && PYTHONPATH=src $(PY) -m bench.run_bench
+
+## Rewrite the README's screenshots in docs/ (the e2e tests take them; `make test` keeps them in a temp dir).
+screenshots: $(STAMP)
+	cd backend && ISPBX_SCREENSHOT_DIR=$(abspath docs) $(PY) -m pytest -q tests/e2e $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) backend/.pytest_cache backend/.mypy_cache backend/.ruff_cache

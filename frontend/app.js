@@ -1,5 +1,19 @@
-// ISPBX Manager dashboard: a live board of PJSIP extensions.
-// No framework, no build step. Data from the API is only ever written with textContent.
+// ISPBX Manager dashboard: a live board of PJSIP extensions; admins also manage them here.
+// No framework, no build step: ES modules served from /ui/ (script-src 'self'). Data from the
+// API is only ever written with textContent.
+//
+// app.js: the board, the live stream, the detail panel. manage.js: the endpoint form and
+// delete; importer.js: CSV import and export; history.js + charts.js: the detail panel's
+// history; changes.js: recent changes, audit and config versions; change.js: preview-then-
+// confirm; api.js and dom.js: shared helpers.
+
+import { ApiError, api, apiUrl, isUnreachable, seg, session } from "./api.js";
+import { $, announce, anyDialogOpen, clock, el } from "./dom.js";
+import { HistorySection } from "./history.js";
+import { confirmDelete, initManage, openCreate, openEdit } from "./manage.js";
+import { exportCsv, initImport, openImport } from "./importer.js";
+import { initChanges, openChanges, setAdmin } from "./changes.js";
+import { initConfirm } from "./change.js";
 
 const PAGE_SIZE = 100;
 const POLL_MS = 5000;
@@ -66,17 +80,16 @@ const NO_QUALIFY_HELP =
   "no round-trip time, and it stays online until its registration expires even if the phone " +
   "is gone. This is Asterisk's own view; set qualify_frequency on the AOR to notice a vanished " +
   "phone sooner.";
+const FLAPPING_HELP =
+  "Flapping: its registration or reachability changed many times in the last minutes " +
+  "(ISPBX_FLAP_CHANGES within ISPBX_FLAP_MINUTES); see its history.";
 const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
-
-const $ = (id) => document.getElementById(id);
-// The API lives one level above /ui/ (also behind a reverse proxy's path prefix).
-const API = new URL("../", location.href);
-const apiUrl = (path) => new URL(path, API).href;
 
 // ---------------------------------------------------------------- state
 
 const state = {
   token: null,
+  me: null, // GET /me: {role, name, can_write}; null until known (then no edit control shows)
   rows: new Map(), // extension -> row of GET /endpoints
   envelope: { ami_connected: true, synced: true, stale_since: null, config_error: null },
   etag: null,
@@ -92,26 +105,10 @@ let renderQueued = false;
 let sortedCache = null;
 let detailSeq = 0;
 let detailRefresh = null;
+let detailExists = false; // the open extension is in the files (so it can be edited)
+let timeline = null; // the detail panel's HistorySection
 
 // ---------------------------------------------------------------- helpers
-
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (key === "class") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else node.setAttribute(key, value);
-  }
-  for (const child of children) {
-    if (child != null) node.append(child);
-  }
-  return node;
-}
-
-const pad = (n) => String(n).padStart(2, "0");
-function clock(date) {
-  return `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
-}
 
 export function callerName(callerid) {
   if (!callerid) return "";
@@ -226,43 +223,32 @@ function writeHash() {
 
 // ---------------------------------------------------------------- API
 
-class ApiError extends Error {
-  constructor(status, detail) {
-    super(detail);
-    this.status = status;
-  }
-}
-
-async function api(path, headers = {}) {
-  const response = await fetch(apiUrl(path), {
-    headers: { Authorization: `Bearer ${state.token}`, Accept: "application/json", ...headers },
-    cache: "no-store",
-  });
-  if (response.status === 401) {
-    askToken("The token was not accepted. Enter a valid API token.");
-    throw new ApiError(401, "Unauthorized");
-  }
-  if (response.status === 304) return { response, body: null };
-  let body = null;
+// The token's role decides which controls exist: a viewer never sees a button that would get a
+// 403. Until /me answered, nobody does.
+async function loadMe() {
   try {
-    body = await response.json();
-  } catch {
-    body = null;
+    const { body } = await api("me");
+    state.me = body;
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) throw error;
+    state.me = null;
   }
-  if (!response.ok) {
-    const detail = typeof body?.detail === "string" ? body.detail : `HTTP ${response.status}`;
-    throw new ApiError(response.status, detail);
-  }
-  return { response, body };
+  applyRole();
 }
 
-function isUnreachable(error) {
-  return !(error instanceof ApiError) || [502, 503, 504].includes(error.status);
+function canWrite() {
+  return state.me?.can_write === true;
+}
+
+function applyRole() {
+  for (const button of document.querySelectorAll("[data-admin]")) button.hidden = !canWrite();
+  setAdmin(canWrite());
+  $("detail-actions").hidden = !(canWrite() && detailExists);
 }
 
 async function loadList() {
   const headers = state.etag ? { "If-None-Match": state.etag } : {};
-  const { response, body } = await api("endpoints", headers);
+  const { response, body } = await api("endpoints", { headers });
   if (body) {
     state.etag = response.headers.get("ETag");
     state.rows = new Map(body.endpoints.map((row) => [row.extension, row]));
@@ -271,6 +257,7 @@ async function loadList() {
     refreshDetailSoon();
   }
   touched();
+  if (state.me == null) loadMe().catch(() => {});
 }
 
 // ---------------------------------------------------------------- live updates
@@ -307,7 +294,18 @@ function startStream() {
     state.rows.set(row.extension, row);
     sortedCache = null;
     touched();
-    if (row.extension === state.view.ext) refreshDetailSoon();
+    if (row.extension === state.view.ext) {
+      refreshDetailSoon();
+      timeline?.refreshSoon();
+    }
+  });
+  on("flapping", ({ extension, flapping }) => {
+    const row = state.rows.get(extension);
+    if (!row) return;
+    state.rows.set(extension, { ...row, flapping });
+    sortedCache = null;
+    touched();
+    if (flapping) announce(`Extension ${extension} is flapping`);
   });
   on("removed", ({ extension }) => {
     state.rows.delete(extension);
@@ -509,6 +507,9 @@ function rowElement(row) {
       "td",
       { "data-label": "Status" },
       el("span", { class: `badge badge-${row.status}`, text: row.status }),
+      row.flapping
+        ? el("span", { class: "badge badge-flapping", title: FLAPPING_HELP, text: "flapping" })
+        : null,
     ),
     el(
       "td",
@@ -669,10 +670,9 @@ async function loadDetail() {
   const ext = state.view.ext;
   if (!ext) return;
   const seq = ++detailSeq;
-  const path = `endpoints/${encodeURIComponent(ext)}`;
+  const path = `endpoints/${seg(ext)}`;
   const [detail, config] = await Promise.allSettled([api(path), api(`${path}/config`)]);
   if (seq !== detailSeq || ext !== state.view.ext) return;
-  const body = $("detail-body");
   const parts = [];
   if (detail.status === "fulfilled") {
     const d = detail.value.body;
@@ -680,24 +680,42 @@ async function loadDetail() {
       "p",
       { class: "flags" },
       ...drift(d).map(([text, kind]) => el("span", { class: `mark mark-${kind}`, text })),
+      d.flapping
+        ? el("span", { class: "badge badge-flapping", title: FLAPPING_HELP, text: "flapping" })
+        : null,
     );
     parts.push(
       flags,
       kvTable("Endpoint", d.details.endpoint),
-      ...listTables("Auth", d.details.auths?.length ? d.details.auths : d.details.auth && [d.details.auth]),
-      ...listTables("AOR", d.details.aors?.length ? d.details.aors : d.details.aor && [d.details.aor]),
+      ...listTables(
+        "Auth",
+        d.details.auths?.length ? d.details.auths : d.details.auth && [d.details.auth],
+      ),
+      ...listTables(
+        "AOR",
+        d.details.aors?.length ? d.details.aors : d.details.aor && [d.details.aor],
+      ),
     );
-    if (d.details.outbound_auths?.length) parts.push(...listTables("Outbound auth", d.details.outbound_auths));
+    if (d.details.outbound_auths?.length)
+      parts.push(...listTables("Outbound auth", d.details.outbound_auths));
     parts.push(contactsTable(d.details.contacts));
   } else {
-    parts.push(el("p", { class: "error", role: "alert", text: `Endpoint: ${detail.reason.message}` }));
+    parts.push(
+      el("p", { class: "error", role: "alert", text: `Endpoint: ${detail.reason.message}` }),
+    );
   }
   if (config.status === "fulfilled") {
-    parts.push(kvTable("Configuration (pjsip.conf)", config.value.body.config, { readable: false }));
+    parts.push(
+      kvTable("Configuration (pjsip.conf)", config.value.body.config, { readable: false }),
+    );
   } else {
-    parts.push(el("p", { class: "error", role: "alert", text: `Configuration: ${config.reason.message}` }));
+    parts.push(
+      el("p", { class: "error", role: "alert", text: `Configuration: ${config.reason.message}` }),
+    );
   }
-  body.replaceChildren(...parts);
+  detailExists = config.status === "fulfilled";
+  applyRole();
+  $("detail-main").replaceChildren(...parts);
 }
 
 function refreshDetailSoon() {
@@ -707,9 +725,18 @@ function refreshDetailSoon() {
 }
 
 function openDetail(ext, { focus = true } = {}) {
+  const same = ext === state.view.ext && !$("detail").hidden;
   changeView({ ext });
   $("detail-title").textContent = `Extension ${ext}`;
-  $("detail-body").replaceChildren(el("p", { class: "muted", text: "Loading…" }));
+  if (!same) {
+    detailExists = false;
+    applyRole();
+    $("detail-main").replaceChildren(el("p", { class: "muted", text: "Loading…" }));
+    timeline?.stop();
+    timeline = new HistorySection(ext);
+    $("detail-history").replaceChildren(timeline.root);
+    timeline.load();
+  }
   $("detail").hidden = false;
   document.body.classList.add("with-detail");
   if (focus) $("detail-title").focus();
@@ -719,11 +746,24 @@ function openDetail(ext, { focus = true } = {}) {
 function closeDetail() {
   const ext = state.view.ext;
   detailSeq += 1;
+  timeline?.stop();
+  timeline = null;
+  $("detail-history").replaceChildren();
   $("detail").hidden = true;
   document.body.classList.remove("with-detail");
   changeView({ ext: "" });
   const row = ext && $("rows").querySelector(`tr[data-ext="${CSS.escape(ext)}"]`);
   if (row) row.focus();
+}
+
+// After a write: the list and the panel show the change (the stream brings it too, but the
+// write answers only once GET /endpoints shows it, so ask at once).
+function afterWrite(ext) {
+  loadList().catch(handleFailure);
+  if (ext && ext === state.view.ext && !$("detail").hidden) {
+    loadDetail().catch(() => {});
+    timeline?.refreshSoon();
+  }
 }
 
 // ---------------------------------------------------------------- token
@@ -732,7 +772,11 @@ function askToken(message) {
   stopStream();
   clearPoll();
   state.token = null;
+  session.token = null;
+  state.me = null;
+  applyRole();
   sessionStorage.removeItem(TOKEN_KEY);
+  for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
   $("board").hidden = true;
   $("detail").hidden = true;
   $("token-form").hidden = false;
@@ -743,6 +787,7 @@ function askToken(message) {
 
 function useToken(token) {
   state.token = token;
+  session.token = token;
   sessionStorage.setItem(TOKEN_KEY, token);
   $("token-form").hidden = true;
   $("board").hidden = false;
@@ -752,6 +797,11 @@ function useToken(token) {
 async function start() {
   setLink("connecting");
   backoff = 0;
+  try {
+    await loadMe();
+  } catch {
+    return; // 401: the token form asks again
+  }
   if (state.view.ext) openDetail(state.view.ext, { focus: false });
   try {
     await loadList();
@@ -763,6 +813,31 @@ async function start() {
 }
 
 // ---------------------------------------------------------------- wiring
+
+function wireManagement() {
+  initConfirm();
+  initManage({
+    applied: (ext) => afterWrite(ext),
+    deleted: (ext) => {
+      if (ext === state.view.ext) closeDetail();
+      afterWrite(null);
+    },
+  });
+  initImport({ imported: () => afterWrite(null) });
+  initChanges({ reverted: () => afterWrite(state.view.ext) });
+  $("new-extension").addEventListener("click", (e) => openCreate(e.currentTarget));
+  $("import-open").addEventListener("click", (e) => openImport(e.currentTarget));
+  $("changes-open").addEventListener("click", (e) => openChanges(e.currentTarget));
+  $("export-csv").addEventListener("click", () => {
+    exportCsv(false).catch((error) => showError(`Export: ${error.message}`));
+  });
+  $("detail-edit").addEventListener("click", (e) => {
+    if (state.view.ext) openEdit(state.view.ext, e.currentTarget);
+  });
+  $("detail-delete").addEventListener("click", () => {
+    if (state.view.ext) confirmDelete(state.view.ext);
+  });
+}
 
 function wire() {
   $("q").value = state.view.q;
@@ -798,7 +873,8 @@ function wire() {
   });
   $("detail-close").addEventListener("click", closeDetail);
   document.addEventListener("keydown", (e) => {
-    if (e.key === "Escape" && !$("detail").hidden) closeDetail();
+    // Escape closes a modal dialog first (the browser does that); the panel only when none is open.
+    if (e.key === "Escape" && !$("detail").hidden && !anyDialogOpen()) closeDetail();
   });
   $("retry-now").addEventListener("click", () => {
     clearPoll();
@@ -819,9 +895,11 @@ function wire() {
     if (state.view.ext && state.token) openDetail(state.view.ext, { focus: false });
     else if (!$("detail").hidden) closeDetail();
   });
+  wireManagement();
 }
 
 function main() {
+  session.onUnauthorized = askToken;
   const fromUrl = readHash();
   wire();
   const token = fromUrl || sessionStorage.getItem(TOKEN_KEY);

@@ -39,6 +39,19 @@ rootfs = integration.rootfs  # the cached Asterisk chroot (skips or fails withou
 
 
 @pytest.fixture(scope="session")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the tests' screenshots go: docs/ under ``make screenshots``, else a temp dir.
+
+    ``make test`` must leave the work tree as it found it, so the README's pictures are only
+    rewritten on purpose (ISPBX_SCREENSHOT_DIR names the folder).
+    """
+    chosen = os.environ.get("ISPBX_SCREENSHOT_DIR")
+    folder = Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="session")
 def lab(rootfs: None) -> Iterator[Lab]:
     """A lab with the sample pjsip.conf (101-104), apart from the integration tests' one."""
     instance = integration.new_lab("e2e")

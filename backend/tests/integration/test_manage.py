@@ -496,3 +496,14 @@ def test_me_names_the_role_and_the_option_table_is_offered(service: ServiceProce
     assert "rfc4733" in dtmf["values"]
     assert {"ulaw", "alaw", "g722"} <= set(endpoint["codecs"])
     assert endpoint["asterisk_version"].startswith("22.")
+
+
+def test_the_option_table_offers_the_files_templates_and_transports(
+    service: ServiceProcess,
+) -> None:
+    """A form picks templates (of the object's type: tpl-codecs has none) and transports."""
+    endpoint = call(service, "GET", "/config/options", token=VIEWER_TOKEN).json()
+    assert endpoint["templates"] == ["tpl-base", "tpl-child"]
+    assert endpoint["transports"] == ["transport-udp"]
+    auth = call(service, "GET", "/config/options", params={"type": "auth"}).json()
+    assert auth["templates"] == []

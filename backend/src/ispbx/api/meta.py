@@ -11,6 +11,8 @@ from fastapi import APIRouter, Query
 from ispbx.api.dependencies import SECURED, CallerDep
 from ispbx.api.output import json_response
 from ispbx.api.schemas import ErrorDetail, Me, OptionList
+from ispbx.pbx.readmodel import natural_key
+from ispbx.pjsip.model import PjsipConfig
 from ispbx.pjsip.options import OptionTable
 
 router = APIRouter(tags=["service"])
@@ -43,7 +45,8 @@ async def get_config_options(
     ] = "endpoint",
 ) -> Any:
     """Every option of one object type from Asterisk's own documentation (the table the write
-    API validates against), and the codec names ``allow`` takes."""
+    API validates against), the codec names ``allow`` takes, and the names a form may offer
+    from the files: the templates of that type (a create's ``templates``) and the transports."""
     table = OptionTable.load()
     options = [
         {
@@ -62,5 +65,18 @@ async def get_config_options(
         "asterisk_version": table.asterisk_version,
         "options": options,
         "codecs": list(table.codecs),
+        **config_names(caller.pbx.store.view.config, type),
     }
     return json_response(body, caller.principal)
+
+
+def config_names(config: PjsipConfig | None, object_type: str) -> dict[str, list[str]]:
+    """The templates of ``object_type`` and the transports the files define (none before a good
+    parse), so a form picks them from a list instead of typing names."""
+    if config is None:
+        return {"templates": [], "transports": []}
+    templates = {s.name for s in config.sections if s.is_template and s.type == object_type}
+    return {
+        "templates": sorted(templates, key=natural_key),
+        "transports": sorted(config.names("transport"), key=natural_key),
+    }

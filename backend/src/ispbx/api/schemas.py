@@ -249,6 +249,8 @@ class OptionList(BaseModel):
     asterisk_version: str = Field(description="the Asterisk whose documentation the table is")
     options: list[OptionOut]
     codecs: list[str] = Field(description="codec names allow/disallow take")
+    templates: list[str] = Field(default_factory=list, description="templates of this type")
+    transports: list[str] = Field(default_factory=list, description="transports in the files")
 
 
 class ErrorDetail(BaseModel):
