@@ -157,6 +157,11 @@ class ListPublisher:
         for subscriber in self._subscribers:
             subscriber.set()
 
+    @property
+    def subscriber_count(self) -> int:
+        """Open /events streams."""
+        return len(self._subscribers)
+
     def subscribe(self) -> tuple[asyncio.Event, Callable[[], None]]:
         event = asyncio.Event()
         self._subscribers.add(event)
