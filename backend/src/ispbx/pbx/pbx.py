@@ -11,6 +11,7 @@ from collections.abc import Hashable
 
 from ispbx.ami import AmiSession
 from ispbx.listeners import Unsubscribe
+from ispbx.metrics.pbxmetrics import PbxMetrics
 from ispbx.pbx.detail import DetailFields
 from ispbx.pbx.inventory import Inventory
 from ispbx.pbx.readmodel import ReadModel
@@ -31,6 +32,7 @@ class Pbx:
         self.inventory = Inventory(self.session, fields=fields, fingerprints=self._fingerprints)
         self.readmodel = ReadModel(self.inventory, self.store, fields, self.session)
         self.publisher = ListPublisher(self.readmodel)
+        self.metrics = PbxMetrics(self.id, self.inventory)
         self._unsubscribe: list[Unsubscribe] = []
         self._prints: tuple[int, dict[str, Hashable]] | None = None
 
@@ -46,6 +48,8 @@ class Pbx:
         of what changed, comparing the configuration through :meth:`_fingerprints`.
         A pjsip.conf edit: ``store.changes`` → every row is rebuilt (presence in the file).
         AMI up or down: ``session.states`` → the envelope (``ami_connected``, ``stale_since``).
+        /metrics counts ContactStatus events (``session.events``) and keeps its per-endpoint
+        lines and online/offline transitions from ``inventory.changes``.
         """
         return [
             self.session.logins.add(self.inventory.on_login),
@@ -54,6 +58,8 @@ class Pbx:
             self.store.changes.add(self.publisher.everything_changed),
             self.store.changes.add(log_config_view),
             self.session.states.add(self.publisher.envelope_changed),
+            self.session.events.add(self.metrics.on_ami_event),
+            self.inventory.changes.add(self.metrics.endpoints_changed),
         ]
 
     async def start(self) -> None:

@@ -1,0 +1,92 @@
+"""What happens on one PBX between two scrapes, counted: registration events, online/offline
+transitions and the round trip of every qualify result.
+
+A gauge can be read from the present state at scrape time; a count of events cannot, so
+:class:`PbxActivity` listens (wired in ``Pbx._wire``) and keeps plain counters that the collector
+reads. Registration events and RTTs come from AMI's ContactStatus events as they arrive (each
+counted once, whether or not the inventory buffers it during a sync); state changes come from the
+inventory's change stream, comparing each named endpoint's status with the one seen last, so a
+resync that changes nothing counts nothing and a transition missed while AMI was down is counted
+by the sync that finds it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from typing import Protocol
+
+from ispbx.ami import AmiMessage
+from ispbx.metrics.histogram import RTT_BUCKETS, Buckets
+from ispbx.pbx.state import status_of
+
+# ContactStatus values (Asterisk 22) → the ``kind`` label; anything else is "other", so a new
+# Asterisk word cannot add series without a release.
+REGISTRATION_KINDS = {
+    "Created": "created",
+    "Updated": "updated",
+    "Removed": "removed",
+    "Reachable": "reachable",
+    "Unreachable": "unreachable",
+    "NonQualified": "non_qualified",
+    "Unknown": "unknown",
+}
+
+
+class EndpointStates(Protocol):
+    """The part of the inventory's query API this needs."""
+
+    def endpoint_names(self) -> list[str]: ...
+    def has(self, name: str) -> bool: ...
+    def device_state(self, name: str) -> str: ...
+
+
+def roundtrip_seconds(value: str | None) -> float | None:
+    """A ``RoundtripUsec`` value in seconds; None for ``N/A``, 0 (not qualified) and junk."""
+    if not value or not value.isascii() or not value.isdigit():
+        return None
+    usec = int(value)
+    return usec / 1_000_000 if usec > 0 else None
+
+
+class PbxActivity:
+    def __init__(self, inventory: EndpointStates) -> None:
+        self._inventory = inventory
+        # Known label values start at 0, so rate() has a first point before the first event.
+        self.registration_events = Counter(dict.fromkeys(REGISTRATION_KINDS.values(), 0))
+        self.state_changes = Counter({"online": 0, "offline": 0})  # transitions into each
+        self.rtt = Buckets(RTT_BUCKETS)  # every qualify result's round trip, in seconds
+        self._status: dict[str, str] = {}  # endpoint -> the status seen last
+
+    def on_ami_event(self, message: AmiMessage) -> None:
+        """Session listener: count ContactStatus events by kind and their round trips."""
+        if message.get("Event") != "ContactStatus":
+            return
+        self.registration_events[
+            REGISTRATION_KINDS.get(message.get("ContactStatus", ""), "other")
+        ] += 1
+        seconds = roundtrip_seconds(message.get("RoundtripUsec"))
+        if seconds is not None:
+            self.rtt.observe(seconds)
+
+    def endpoints_changed(self, names: set[str] | None) -> None:
+        """Inventory listener: these endpoints changed (None: possibly all of them)."""
+        inventory = self._inventory
+        if names is None:
+            self._compare(inventory.endpoint_names(), forget_others=True)
+            return
+        gone = [name for name in names if not inventory.has(name)]
+        for name in gone:
+            self._status.pop(name, None)
+        self._compare((name for name in names if inventory.has(name)), forget_others=False)
+
+    def _compare(self, names: Iterable[str], *, forget_others: bool) -> None:
+        seen = {} if forget_others else self._status
+        previous = self._status
+        for name in names:
+            status = status_of(self._inventory.device_state(name))
+            before = previous.get(name)
+            if before is not None and before != status:
+                self.state_changes[status] += 1
+            seen[name] = status
+        self._status = seen
