@@ -30,6 +30,11 @@ class Unauthorized(ApiError):
     headers: ClassVar[dict[str, str] | None] = {"WWW-Authenticate": "Bearer"}
 
 
+class Forbidden(ApiError):
+    status_code = 403
+    detail = "This token may only read /metrics"
+
+
 class ConfigReadError(ApiError):
     status_code = 500
     detail = "Error reading PJSIP configuration"
