@@ -7,7 +7,7 @@ prometheus_client's own parser, so the format is checked on every scrape too.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -47,7 +47,7 @@ async def service(tmp_path: Path, asterisk: FakeAsterisk) -> AsyncIterator[Servi
         yield running_service
 
 
-def prefetched(count: int) -> object:
+def prefetched(count: int) -> Callable[[Samples], bool]:
     return lambda s: value(s, "ispbx_ami_actions_total", action="PJSIPShowEndpoint") == count
 
 
