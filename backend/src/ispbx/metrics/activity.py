@@ -1,13 +1,22 @@
 """What happens on one PBX between two scrapes, counted: registration events, online/offline
-transitions and the round trip of every qualify result.
+transitions and the round trips Asterisk reports.
 
 A gauge can be read from the present state at scrape time; a count of events cannot, so
 :class:`PbxActivity` listens (wired in ``Pbx._wire``) and keeps plain counters that the collector
-reads. Registration events and RTTs come from AMI's ContactStatus events as they arrive (each
-counted once, whether or not the inventory buffers it during a sync); state changes come from the
-inventory's change stream, comparing each named endpoint's status with the one seen last, so a
-resync that changes nothing counts nothing and a transition missed while AMI was down is counted
-by the sync that finds it.
+reads.
+
+Registration events come from AMI's ContactStatus events as they arrive (each counted once,
+whether or not the inventory buffers it during a sync), in the history's words: ``registered``
+(a contact not known before), ``unregistered`` (Removed: un-REGISTER or expiry), ``reachable`` /
+``unreachable`` (qualify), ``updated`` (anything else about a known contact). Asterisk 22 sends
+ContactStatus only when a contact's status changes: a registration is ``NonQualified`` (then
+``Reachable`` once a qualify answers), a re-registration that changes nothing sends no event, and
+a qualify that keeps a contact Reachable sends none either. So the RTT histogram holds the round
+trip of every qualify that changed a contact's status (measured against Asterisk 22.10).
+
+State changes come from the inventory's change stream, comparing each named endpoint's status with
+the one seen last, so a resync that changes nothing counts nothing and a transition missed while
+AMI was down is counted by the sync that finds it.
 """
 
 from __future__ import annotations
@@ -20,17 +29,8 @@ from ispbx.ami import AmiMessage
 from ispbx.metrics.histogram import RTT_BUCKETS, Buckets
 from ispbx.pbx.state import status_of
 
-# ContactStatus values (Asterisk 22) → the ``kind`` label; anything else is "other", so a new
-# Asterisk word cannot add series without a release.
-REGISTRATION_KINDS = {
-    "Created": "created",
-    "Updated": "updated",
-    "Removed": "removed",
-    "Reachable": "reachable",
-    "Unreachable": "unreachable",
-    "NonQualified": "non_qualified",
-    "Unknown": "unknown",
-}
+REGISTRATION_KINDS = ("registered", "unregistered", "reachable", "unreachable", "updated")
+ContactKey = tuple[str, str]  # endpoint, contact URI
 
 
 class EndpointStates(Protocol):
@@ -39,6 +39,7 @@ class EndpointStates(Protocol):
     def endpoint_names(self) -> list[str]: ...
     def has(self, name: str) -> bool: ...
     def device_state(self, name: str) -> str: ...
+    def contacts(self, name: str) -> list[AmiMessage]: ...
 
 
 def roundtrip_seconds(value: str | None) -> float | None:
@@ -53,27 +54,47 @@ class PbxActivity:
     def __init__(self, inventory: EndpointStates) -> None:
         self._inventory = inventory
         # Known label values start at 0, so rate() has a first point before the first event.
-        self.registration_events = Counter(dict.fromkeys(REGISTRATION_KINDS.values(), 0))
+        self.registration_events = Counter(dict.fromkeys(REGISTRATION_KINDS, 0))
         self.state_changes = Counter({"online": 0, "offline": 0})  # transitions into each
-        self.rtt = Buckets(RTT_BUCKETS)  # every qualify result's round trip, in seconds
+        self.rtt = Buckets(RTT_BUCKETS)  # the round trips ContactStatus events report, seconds
         self._status: dict[str, str] = {}  # endpoint -> the status seen last
+        self._contacts: set[ContactKey] = set()  # contacts known, to tell a new registration
 
     def on_ami_event(self, message: AmiMessage) -> None:
-        """Session listener: count ContactStatus events by kind and their round trips."""
+        """Session listener: count ContactStatus events by kind, and their round trips."""
         if message.get("Event") != "ContactStatus":
             return
-        self.registration_events[
-            REGISTRATION_KINDS.get(message.get("ContactStatus", ""), "other")
-        ] += 1
+        self.registration_events[self._kind(message)] += 1
         seconds = roundtrip_seconds(message.get("RoundtripUsec"))
         if seconds is not None:
             self.rtt.observe(seconds)
+
+    def _kind(self, message: AmiMessage) -> str:
+        key = (message.get("EndpointName", ""), message.get("URI", ""))
+        status = message.get("ContactStatus", "")
+        if status == "Removed":
+            self._contacts.discard(key)
+            return "unregistered"
+        if key not in self._contacts:
+            self._contacts.add(key)
+            return "registered"
+        if status == "Reachable":
+            return "reachable"
+        if status == "Unreachable":
+            return "unreachable"
+        return "updated"
 
     def endpoints_changed(self, names: set[str] | None) -> None:
         """Inventory listener: these endpoints changed (None: possibly all of them)."""
         inventory = self._inventory
         if names is None:
-            self._compare(inventory.endpoint_names(), forget_others=True)
+            names_now = inventory.endpoint_names()
+            self._compare(names_now, forget_others=True)
+            self._contacts = {
+                (name, contact.get("URI", ""))
+                for name in names_now
+                for contact in inventory.contacts(name)
+            }
             return
         gone = [name for name in names if not inventory.has(name)]
         for name in gone:

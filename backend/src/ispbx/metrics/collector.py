@@ -115,7 +115,8 @@ class IspbxCollector:
         )
         rtt = HistogramMetricFamily(
             "ispbx_contact_rtt_seconds",
-            "Round trip of every qualify result (ContactStatus events with a RoundtripUsec)",
+            "Round trip of every qualify result Asterisk reports (ContactStatus events with a "
+            "RoundtripUsec: Asterisk sends one when a contact's status changes)",
             labels=["pbx"],
         )
         for pbx_id, pbx in pbxes:
@@ -129,8 +130,8 @@ class IspbxCollector:
     def _activity(self, pbxes: list[tuple[str, Pbx]]) -> Iterator[Metric]:
         registrations = CounterMetricFamily(
             "ispbx_registration_events",
-            "ContactStatus events by kind (created, updated, removed, reachable, unreachable, "
-            "non_qualified, unknown, other)",
+            "ContactStatus events by kind: registered (a new contact), unregistered, reachable, "
+            "unreachable, updated (anything else about a known contact)",
             labels=["pbx", "kind"],
         )
         changes = CounterMetricFamily(

@@ -42,8 +42,8 @@ DEVICE_STATE = Family(
 ENDPOINT_RTT = Family(
     "ispbx_endpoint_rtt_seconds",
     "gauge",
-    "The last qualify round trip of the endpoint's slowest qualified contact "
-    "(only endpoints with a qualified contact)",
+    "The round trip of the endpoint's slowest qualified contact, as Asterisk last reported it "
+    "(on a status change or a detail fetch; only endpoints with a qualified contact)",
 )
 ENDPOINT_TRUNK = Family(
     "ispbx_endpoint_trunk",

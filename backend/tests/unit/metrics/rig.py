@@ -71,12 +71,13 @@ class FakeAsterisk:
         self.contacts.pop(name, None)
 
     async def register(self, name: str, port: int, rtt_usec: int = 0) -> str:
-        """A phone registers (ContactStatus Created), and the endpoint becomes Not in use."""
+        """A phone registers, as Asterisk 22 tells it: the endpoint becomes Not in use and the
+        contact NonQualified (``rtt_usec``: what a later detail fetch shows, as if qualified)."""
         uri = f"sip:{name}@127.0.0.1:{port}"
         status = "Reachable" if rtt_usec else "NonQualified"
         self.contacts.setdefault(name, {})[uri] = self._contact(name, uri, status, rtt_usec)
-        await self._contact_event(name, uri, "Created", 0)
         await self.device_state(name, "Not in use")
+        await self._contact_event(name, uri, "NonQualified", 0)
         return uri
 
     async def qualify(self, name: str, uri: str, rtt_usec: int | None) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Collection, Mapping
 
 from prometheus_client import CollectorRegistry, generate_latest
 
+from ispbx.ami import AmiMessage
 from ispbx.metrics.activity import PbxActivity
 from ispbx.metrics.flapping import FlappingCollector
 from ispbx.metrics.histogram import Buckets
@@ -30,8 +31,14 @@ def test_numbers_and_label_values_as_the_text_format_wants_them() -> None:
 
 
 class States:
-    def __init__(self, states: dict[str, str]) -> None:
+    def __init__(
+        self, states: dict[str, str], contacts: dict[str, list[AmiMessage]] | None = None
+    ) -> None:
         self.states = states
+        self.contacts_of = contacts or {}
+
+    def contacts(self, name: str) -> list[AmiMessage]:
+        return list(self.contacts_of.get(name, []))
 
     def endpoint_names(self) -> list[str]:
         return list(self.states)
@@ -69,11 +76,25 @@ def test_contact_events_without_a_round_trip_add_no_observation() -> None:
     activity = PbxActivity(States({}))
     for usec in ("0", "N/A", "", "12x"):
         activity.on_ami_event(
-            {"Event": "ContactStatus", "ContactStatus": "Created", "RoundtripUsec": usec}
+            {"Event": "ContactStatus", "ContactStatus": "NonQualified", "RoundtripUsec": usec}
         )
     activity.on_ami_event({"Event": "DeviceStateChange", "RoundtripUsec": "5000"})
     assert activity.rtt.count == 0
-    assert activity.registration_events["created"] == 4
+    assert activity.registration_events["registered"] == 1  # one contact (the same empty URI)
+    assert activity.registration_events["updated"] == 3
+
+
+def test_a_contact_known_at_a_sync_is_no_new_registration() -> None:
+    inventory = States({"101": "Not in use"}, {"101": [{"URI": "sip:101@127.0.0.1:5070"}]})
+    activity = PbxActivity(inventory)
+    activity.endpoints_changed(None)
+    event = {"Event": "ContactStatus", "EndpointName": "101", "URI": "sip:101@127.0.0.1:5070"}
+    activity.on_ami_event({**event, "ContactStatus": "Reachable", "RoundtripUsec": "900"})
+    activity.on_ami_event(
+        {**event, "URI": "sip:101@127.0.0.1:5071", "ContactStatus": "NonQualified"}
+    )
+    assert +activity.registration_events == {"reachable": 1, "registered": 1}
+    assert activity.rtt.count == 1
 
 
 def test_flapping_series_come_from_the_source_each_scrape() -> None:
