@@ -49,6 +49,7 @@ from bench.client import (
     bearer,
     get,
 )
+from bench.metrics import MetricsFigures, measure_metrics, report_lines
 from ispbx.ami import AmiClient
 from ispbx_lab.lab import (
     AMI_SECRET,
@@ -300,6 +301,7 @@ class Result:
     refresh_visible: float = 0.0
     refresh_actions: Counter[str] = field(default_factory=Counter)
     wall: float = 0.0
+    metrics: MetricsFigures | None = None
 
 
 def contacts_and_state(reply: Reply) -> tuple[list[Any], str]:
@@ -578,6 +580,8 @@ def measure_running(
     targeted_refresh(service, lab, proxy, result, names)
     progress(f"N={n}: the seed's naive approach (PJSIPShowEndpoint x {n})")
     asyncio.run(naive(lab, [str(FIRST + i) for i in range(n)], result))
+    progress(f"N={n}: GET /metrics, and the read path while scraping every 5 s")
+    result.metrics = measure_metrics(service.base, TOKEN, [str(FIRST + i) for i in range(n)])
 
 
 # -- report --------------------------------------------------------------------------------------
@@ -673,7 +677,7 @@ def report(result: Result) -> list[str]:
         f" = {r.naive_seconds / lp.service.median:,.0f}x the service's GET /endpoints median",
         "",
     ]
-    return out
+    return out + report_lines(r.metrics)
 
 
 @dataclass
@@ -736,6 +740,24 @@ TARGETS = [
         10000,
         lambda r: f"{r.rss_kb / 1024:.1f} MB",
         lambda r: r.rss_kb / 1024 <= 150,
+    ),
+]
+
+
+TARGETS += [
+    Target(
+        "GET /metrics (scrape) median",
+        "≤ 50 ms",
+        10000,
+        lambda r: f"{r.metrics.scrape.median * 1000:.1f} ms" if r.metrics else "-",
+        lambda r: r.metrics is not None and r.metrics.scrape.median <= 0.050,
+    ),
+    Target(
+        "GET /endpoints/{ext} median, scraping every 5 s",
+        "≤ +5 %",
+        None,
+        lambda r: f"{r.metrics.read_change * 100:+.1f} %" if r.metrics else "-",
+        lambda r: r.metrics is not None and abs(r.metrics.read_change) <= 0.05,
     ),
 ]
 
