@@ -86,7 +86,7 @@ class EndpointLines:
     lines: dict[str, list[bytes]] = field(default_factory=lambda: {f.name: [] for f in FAMILIES})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
     """One endpoint's lines, valid while its key is the same."""
 
