@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import history_bench
 from bench.amiproxy import AmiCountingProxy, LoopThread
 from bench.client import (
     CLIENT_DESCRIPTION,
@@ -50,6 +51,7 @@ from bench.client import (
     get,
 )
 from bench.metrics import MetricsFigures, measure_metrics, report_lines
+from bench.storm import StormResult, registration_storm
 from ispbx.ami import AmiClient
 from ispbx_lab.lab import (
     AMI_SECRET,
@@ -83,6 +85,7 @@ NAMES = (
 POLL_INTERVAL = 0.005
 CHURN_INTERVAL = 2.5
 CHURN_PHONES = 4
+STORM_PHONES = int(os.environ.get("BENCH_STORM_PHONES", "5000"))
 
 
 def env_int(name: str, default: int) -> int:
@@ -300,6 +303,7 @@ class Result:
     reload_seconds: float = 0.0
     refresh_visible: float = 0.0
     refresh_actions: Counter[str] = field(default_factory=Counter)
+    storm: StormResult | None = None
     wall: float = 0.0
     metrics: MetricsFigures | None = None
 
@@ -489,7 +493,7 @@ def measure_latencies(
 # -- one run -------------------------------------------------------------------------------------
 
 
-def run_one(n: int, loop: LoopThread, floor: FloorServer) -> Result:
+def run_one(n: int, loop: LoopThread, floor: FloorServer, *, storm: bool = False) -> Result:
     result = Result(endpoints=n)
     began = time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix=f"ispbx-bench-{n}-"))
@@ -550,6 +554,10 @@ def run_one(n: int, loop: LoopThread, floor: FloorServer) -> Result:
         measure_running(
             loop, floor, service=service, lab=lab, proxy=proxy, result=result, names=names
         )
+        if storm:
+            phones = [str(FIRST + i) for i in range(min(n, STORM_PHONES))]
+            progress(f"N={n}: registration storm of {len(phones)} phones")
+            result.storm = registration_storm(loop, service.base, TOKEN, lab.sip_port, phones)
         result.wall = time.perf_counter() - began
         ok = True
     if ok and not os.environ.get("BENCH_KEEP_LOGS"):
@@ -671,6 +679,7 @@ def report(result: Result) -> list[str]:
         + ", ".join(f"{k} {v}" for k, v in sorted(r.refresh_actions.items()) if k != "Ping")
         + f"; before the targeted refresh: 5 lists + {r.endpoints:,} PJSIPShowEndpoint)",
         "",
+        *(r.storm.lines() if r.storm else []),
         "The seed's naive GET /endpoints: fresh AMI connection + PJSIPShowEndpoint per endpoint",
         f"  {r.naive_seconds:.2f} s for {r.endpoints:,} endpoints (connect+login"
         f" {r.naive_connect * 1000:.1f} ms, {r.naive_seconds / r.endpoints * 1000:.2f} ms/endpoint)"
@@ -735,6 +744,20 @@ TARGETS = [
         lambda r: 0 < without_ping(r.refresh_actions) <= 20,
     ),
     Target(
+        "storm: every registration recorded",
+        "all",
+        None,
+        lambda r: f"{r.storm.recorded}/{r.storm.phones - r.storm.failed}" if r.storm else "-",
+        lambda r: r.storm is None or r.storm.recorded >= r.storm.phones - r.storm.failed,
+    ),
+    Target(
+        "storm: GET /endpoints/{ext} p95 vs at rest",
+        "≤ 2 x",
+        None,
+        lambda r: f"{storm_ratio(r):.2f} x" if r.storm else "-",
+        lambda r: r.storm is None or storm_ratio(r) <= 2.0,
+    ),
+    Target(
         "service RSS after prefetch",
         "≤ 150 MB",
         10000,
@@ -742,6 +765,13 @@ TARGETS = [
         lambda r: r.rss_kb / 1024 <= 150,
     ),
 ]
+
+
+def storm_ratio(result: Result) -> float:
+    storm = result.storm
+    if storm is None or storm.at_rest is None or storm.during is None:
+        return 0.0
+    return storm.during.p95 / storm.at_rest.p95
 
 
 TARGETS += [
@@ -810,8 +840,11 @@ def main() -> int:
     floor = FloorServer()
     results: list[Result] = []
     try:
+        storm_at = next((n for n in sizes if n >= STORM_PHONES), None)
         for n in sizes:
-            results.append(run_one(n, loop, floor))
+            results.append(run_one(n, loop, floor, storm=n == storm_at))
+        progress("history database: 1,000,000 events (SQLite)")
+        history_lines = history_bench.run()
     except KeyboardInterrupt:
         print("bench: interrupted; lab and service stopped", file=sys.stderr)
         return 130
@@ -833,6 +866,7 @@ def main() -> int:
     ]
     for result in results:
         lines += report(result)
+    lines += history_lines
     lines += targets_table(results)
     lines.append(f"  total bench time {time.perf_counter() - started:.0f} s")
     print("\n".join(lines), flush=True)

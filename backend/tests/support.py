@@ -34,6 +34,7 @@ class ServiceProcess:
             "ISPBX_HTTP_PORT": str(self.port),
             "ISPBX_API_TOKENS": TEST_TOKENS,
             "ISPBX_TOKEN_FILE": str(log_path.parent / "admin-token"),
+            "ISPBX_DATABASE_URL": f"sqlite+aiosqlite:///{log_path.parent / 'ispbx.db'}",
             **env,
         }
         self.log_path = log_path

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate ``ispbx/manage/asterisk_options.json`` from Asterisk's own documentation XML.
+"""Generate ``ispbx/pjsip/asterisk_options.json`` from Asterisk's own documentation XML.
 
 Asterisk's ``core-en_US.xml`` (shipped by Debian's ``asterisk`` package) documents every pjsip.conf
 object type and option with its default and, for some, the allowed values. It has no data types:
@@ -32,7 +32,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 BACKEND = HERE.parent
 DEFAULT_XML = Path("/var/cache/ispbx-lab/rootfs/usr/share/asterisk/documentation/core-en_US.xml")
-DEFAULT_OUT = BACKEND / "src" / "ispbx" / "manage" / "asterisk_options.json"
+DEFAULT_OUT = BACKEND / "src" / "ispbx" / "pjsip" / "asterisk_options.json"
 CONFIG_FILE = "pjsip.conf"
 FORMAT = 1
 

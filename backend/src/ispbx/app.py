@@ -15,7 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from ispbx import __version__
-from ispbx.api import endpoints, events, metrics, system
+from ispbx.api import endpoints, events, history, metrics, system
 from ispbx.api.dependencies import BEARER_SCHEME
 from ispbx.api.errors import ApiError, api_error_handler
 from ispbx.api.ui import mount_ui
@@ -33,7 +33,7 @@ def create_app(settings: Settings, fields: DetailFields | None = None) -> FastAP
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = Services.build(settings, detail_fields)
+        services = await Services.open(settings, detail_fields)
         app.state.services = services
         app.state.metrics = MetricsExporter(services.pbxes, http_stats)
         await services.start()
@@ -53,6 +53,7 @@ def create_app(settings: Settings, fields: DetailFields | None = None) -> FastAP
     add_bearer_scheme(app)
     app.add_exception_handler(ApiError, api_error_handler)
     app.include_router(system.router)
+    app.include_router(history.router)  # before endpoints: its /{rest:path} catches the rest
     app.include_router(endpoints.router)
     app.include_router(events.router)
     app.include_router(metrics.router)

@@ -3,24 +3,38 @@ uvicorn. A bad setting or detail ini exits 2 with one line."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sys
 
 import uvicorn
 
 from ispbx.app import Server, create_app, end_event_streams
+from ispbx.history.database import HistoryDatabaseError, db_main
+from ispbx.history.service import check_database
 from ispbx.logs import configure_logging, uvicorn_log_config
 from ispbx.pbx.detail import DetailConfigError, load_detail_ini
 from ispbx.settings import SettingsError, load_settings
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``ispbx`` serves; ``ispbx db upgrade|downgrade|current`` manages the history schema."""
+    args = list(sys.argv[1:] if argv is None else argv)
     configure_logging()
     try:
         settings = load_settings()
+        if args[:1] == ["db"]:
+            return db_main(args[1:], settings.database_url)
         fields = load_detail_ini(settings.detail_ini)  # an unknown section stops the start
+        asyncio.run(check_database(settings.database_url))  # and so does a database we can't use
     except (SettingsError, DetailConfigError) as exc:
         print(f"ispbx: {exc}", file=sys.stderr)
+        return 2
+    except HistoryDatabaseError as exc:
+        print(f"ispbx: ISPBX_DATABASE_URL: {exc}", file=sys.stderr)
+        return 2
+    if args:
+        print(f"ispbx: unknown command {args[0]!r} (commands: db)", file=sys.stderr)
         return 2
     app = create_app(settings, fields)
     config = uvicorn.Config(

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
+from ispbx.history.service import History
 from ispbx.pbx.detail import DetailFields
 from ispbx.pbx.pbx import Pbx
 from ispbx.security.tokens import TokenStore
@@ -19,18 +21,30 @@ DEFAULT_PBX = "default"
 class Services:
     settings: Settings
     tokens: TokenStore
+    history: History
     pbxes: dict[str, Pbx]
 
     @classmethod
-    def build(cls, settings: Settings, fields: DetailFields) -> Services:
+    async def open(cls, settings: Settings, fields: DetailFields) -> Services:
+        """Build everything; the history database is opened and migrated here."""
         if settings.uses_sample_pjsip_conf:
             log.warning(
                 "ISPBX_PJSIP_CONF is unset and /etc/asterisk/pjsip.conf does not exist: "
                 "using the bundled sample %s",
                 settings.pjsip_conf_path,
             )
-        pbxes = {config.id: Pbx(config, fields) for config in settings.pbxes()}
-        return cls(settings, TokenStore.from_settings(settings), pbxes)
+        history = await History.open(settings.database_url, days=settings.history_days)
+        pbxes = {
+            config.id: Pbx(
+                config,
+                fields,
+                history.recorder,
+                flap_changes=settings.flap_changes,
+                flap_window=timedelta(minutes=settings.flap_minutes),
+            )
+            for config in settings.pbxes()
+        }
+        return cls(settings, TokenStore.from_settings(settings), history, pbxes)
 
     @property
     def pbx(self) -> Pbx:
@@ -38,12 +52,14 @@ class Services:
         return self.pbxes[DEFAULT_PBX]
 
     async def start(self) -> None:
+        await self.history.start()
         for pbx in self.pbxes.values():
             await pbx.start()
 
     async def stop(self) -> None:
         for pbx in self.pbxes.values():
-            await pbx.stop()
+            await pbx.stop()  # records each PBX's "session stopped" first
+        await self.history.stop()
 
     def close_streams(self) -> None:
         """Ask every open /events stream to finish (the service is shutting down)."""

@@ -42,6 +42,10 @@ INI_KEYS: dict[str, tuple[str, str]] = {
     "token_file": ("api", "token_file"),
     "cors_origins": ("api", "cors_origins"),
     "frontend_dir": ("http", "frontend_dir"),
+    "database_url": ("history", "database_url"),
+    "history_days": ("history", "days"),
+    "flap_changes": ("history", "flap_changes"),
+    "flap_minutes": ("history", "flap_minutes"),
 }
 LOOPBACK_HOSTS = ("localhost", "::1")
 
@@ -106,6 +110,12 @@ class Settings(BaseSettings):
     token_file: Path = Field(default_factory=lambda: default_state_dir() / "admin-token")
     cors_origins: str = ""
     frontend_dir: Path = Field(default_factory=bundled_frontend)
+    database_url: str = Field(
+        default_factory=lambda: f"sqlite+aiosqlite:///{default_state_dir() / 'ispbx.db'}"
+    )
+    history_days: int = Field(default=90, ge=1, le=36500)
+    flap_changes: int = Field(default=4, ge=2, le=1000)
+    flap_minutes: float = Field(default=10.0, gt=0, le=1440)
 
     @field_validator("ami_port", "http_port", mode="before")
     @classmethod

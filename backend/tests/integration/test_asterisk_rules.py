@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 
 from ispbx.ami import AmiActionError, AmiClient, AmiMessage
-from ispbx.manage.options import OptionSpec, OptionTable, Problem
-from ispbx.manage.shown import ami_header, shown_codecs, shown_set_var, shown_value
 from ispbx.pjsip import PjsipConfig, parse_text
+from ispbx.pjsip.options import OptionSpec, OptionTable, Problem
+from ispbx.pjsip.shown import ami_header, shown_codecs, shown_set_var, shown_value
 from ispbx_lab.lab import AMI_SECRET, AMI_USERNAME, Lab, free_port
 from tests.integration.conftest import running_lab
 

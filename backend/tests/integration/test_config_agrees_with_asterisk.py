@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ispbx.ami import AmiClient
+from ispbx.pbx.readmodel import wire_name
 from ispbx_lab.lab import AMI_SECRET, AMI_USERNAME, Lab
 from tests.integration.conftest import running_lab, running_service
 from tests.support import ServiceProcess
@@ -72,6 +73,20 @@ async def test_config_agrees_with_pjsipshowendpoint(
     asterisk_callerid = ami["Callerid"].replace("<unknown>", "")
     assert _unquote(config.get("callerid", "")) == _unquote(asterisk_callerid)
     assert _bool(config.get("direct_media", "yes")) == _bool(ami["DirectMedia"])
+
+
+@pytest.mark.parametrize("name", EXPECTED_ENDPOINTS)
+async def test_shown_values_are_what_asterisk_shows(
+    service: ServiceProcess, multi_lab: Lab, name: str
+) -> None:
+    shown = service.get(f"/endpoints/{name}/config").json()["shown"]
+    ami = await asterisk_endpoint(multi_lab, name)
+    differ = {
+        option: (value, ami.get(wire_name(option)))
+        for option, value in shown.items()
+        if ami.get(wire_name(option)) != value
+    }
+    assert differ == {}
 
 
 def test_skipped_line_is_reported_as_a_warning(service: ServiceProcess) -> None:

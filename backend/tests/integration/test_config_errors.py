@@ -23,11 +23,6 @@ REJECTED = [
     ("unknown template", NEW + "[999](no-such-template)\ntype = endpoint\n", "[999]"),
     ("unclosed section", NEW + "[999\ntype = endpoint\n", "[999"),
     ("missing include", NEW + "#include does-not-exist.conf\n", "#include"),
-    (
-        "duplicate endpoint",
-        NEW + "[997](endpoint-basic)\n[997](endpoint-basic)\n",
-        "[997]",
-    ),
 ]
 SKIPPED = [
     ("line without equals sign", NEW + "this line has no equals sign\n"),
@@ -102,6 +97,48 @@ def test_skipped_lines_are_skipped_like_asterisk(
     assert "996" not in extensions(service)
     edit(edit_lab, sample)
     wait_for(lambda: "998" not in extensions(service), 2, "998 gone again")
+
+
+def test_a_repeated_id_skips_the_type_not_the_file(edit_lab: Lab, service: ServiceProcess) -> None:
+    """Asterisk keeps its previous endpoints (998 does not load) but reloads the other types; the
+    reader keeps the file, marks every endpoint not loadable and names the repeat's line."""
+    sample = SAMPLE_PJSIP.read_text()
+    edit(edit_lab, sample + NEW + "[997](endpoint-basic)\n[997](endpoint-basic)\n")
+    assert "998" not in asterisk_endpoints(edit_lab)
+    config = wait_for(
+        lambda: (c := service.get("/endpoints/998/config").json()).get("loadable") is False and c,
+        3,
+        "998 marked not loadable",
+    )
+    assert any("defined twice" in p["message"] for p in config["problems"])
+    health = service.get("/health").json()["config"]
+    assert health["error"] is None
+    lines = sample.count("\n") + NEW.count("\n") + 2  # the second [997]
+    assert any(f"pjsip.conf:{lines}: " in w and "997" in w for w in health["warnings"])
+    row = next(r for r in service.get("/endpoints").json()["endpoints"] if r["extension"] == "998")
+    assert (row["exists_in_config"], row["in_asterisk"]) == (True, False)  # the drift shows
+    edit(edit_lab, sample)
+    wait_for(lambda: "998" not in extensions(service), 3, "998 gone again")
+
+
+def test_an_object_asterisk_refuses_is_marked_with_the_field_and_line(
+    edit_lab: Lab, service: ServiceProcess
+) -> None:
+    sample = SAMPLE_PJSIP.read_text()
+    edit(edit_lab, sample + NEW + "rtp_timeout = soon\n")
+    assert "998" not in asterisk_endpoints(edit_lab)  # "Could not create an object"
+    config = wait_for(
+        lambda: (c := service.get("/endpoints/998/config").json()).get("loadable") is False and c,
+        3,
+        "998 marked not loadable",
+    )
+    (problem,) = [p for p in config["problems"] if p["refused"]]
+    assert problem["field"] == "rtp_timeout"
+    assert problem["location"].endswith(f"pjsip.conf:{sample.count(chr(10)) + 2}")
+    ok = service.get("/endpoints/101/config").json()
+    assert ok["loadable"] is True and ok["problems"] == []
+    edit(edit_lab, sample)
+    wait_for(lambda: "998" not in extensions(service), 3, "998 gone again")
 
 
 def test_never_parsed_config_gives_500_with_the_reason_in_health(tmp_path: Path) -> None:

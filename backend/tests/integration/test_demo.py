@@ -54,6 +54,7 @@ class DemoRun:
             "ISPBX_HTTP_PORT": str(self.http_port),
             "ISPBX_API_TOKENS": TEST_TOKENS,
             "ISPBX_TOKEN_FILE": str(token_file),
+            "ISPBX_DATABASE_URL": f"sqlite+aiosqlite:///{token_file.parent / 'ispbx.db'}",
         }
         env.pop("ISPBX_CONFIG", None)
         pid, fd = pty.fork()

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query, Request
 
-from ispbx.api.errors import ExtensionNotFound, Forbidden, Unauthorized
+from ispbx.api.errors import ExtensionNotFound, Forbidden, MetricsOnly, Unauthorized
 from ispbx.pbx.pbx import Pbx
 from ispbx.pbx.readmodel import ReadModel, valid_extension
 from ispbx.security.tokens import Principal
@@ -67,7 +67,7 @@ def _authenticated(request: Request, token: str | None) -> Caller:
 def _caller(request: Request, token: str | None) -> Caller:
     caller = _authenticated(request, token)
     if not caller.principal.reads_data:
-        raise Forbidden()
+        raise MetricsOnly()
     return caller
 
 
@@ -85,12 +85,21 @@ async def require_token_or_query(
     return _caller(request, bearer_token(request) or token)
 
 
+async def require_admin(request: Request) -> Caller:
+    """An admin token, or 401 (no/unknown token) / 403 (a viewer's)."""
+    caller = _caller(request, bearer_token(request))
+    if caller.principal.role != "admin":
+        raise Forbidden()
+    return caller
+
+
 async def require_metrics_token(request: Request) -> Caller:
     """GET /metrics: any role (metrics, viewer, admin), as Prometheus sends it (bearer)."""
     return _authenticated(request, bearer_token(request))
 
 
 CallerDep = Annotated[Caller, Depends(require_token)]
+AdminDep = Annotated[Caller, Depends(require_admin)]
 MetricsCallerDep = Annotated[Caller, Depends(require_metrics_token)]
 StreamCallerDep = Annotated[Caller, Depends(require_token_or_query)]
 

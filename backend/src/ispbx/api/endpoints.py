@@ -89,14 +89,17 @@ async def get_endpoint(caller: CallerDep, extension: ExtensionDep) -> Any:
     openapi_extra=SECURED,
 )
 async def get_endpoint_config(caller: CallerDep, extension: ExtensionDep) -> Any:
-    """The endpoint section's effective options, as Asterisk applies them."""
+    """The endpoint section's effective options, as Asterisk applies them. The ``ETag`` header
+    covers the content of every config file (send it as ``If-Match`` with a change)."""
     try:
         body = caller.readmodel.endpoint_config(extension)
     except ConfigUnavailable:
         raise ConfigReadError() from None
     if body is None:
         raise ExtensionNotFound()
-    return json_response(body, caller.principal)
+    # The ETag covers every config file: send it as If-Match with a PATCH or DELETE.
+    etag = caller.pbx.store.view.etag
+    return json_response(body, caller.principal, headers={"ETag": etag})
 
 
 @router.get("/{rest:path}", include_in_schema=False)

@@ -28,7 +28,18 @@ def variant_of(principal: Principal) -> str:
     return "admin" if principal.sees_secrets else "viewer"
 
 
-def json_response(body: Mapping[str, Any], principal: Principal | None) -> Response:
+def json_response(
+    body: Mapping[str, Any],
+    principal: Principal | None,
+    *,
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
     """Serialise directly: bodies are built to their response model already (tested), so
     FastAPI's validate-and-re-encode pass would only add latency."""
-    return Response(dumps(visible_to(principal, body)), media_type="application/json")
+    return Response(
+        dumps(visible_to(principal, body)),
+        status_code=status_code,
+        media_type="application/json",
+        headers=dict(headers) if headers else None,
+    )

@@ -4,7 +4,7 @@ as selected by pjsip_detail.ini)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -40,12 +40,22 @@ class InventoryHealth(BaseModel):
     prefetch_seconds: float | None
 
 
+class DatabaseHealth(BaseModel):
+    state: Literal["ok", "unavailable"]
+    since: str
+    last_error: str | None
+    queued: int = Field(description="history events waiting to be written")
+    dropped: int = Field(description="events dropped because the queue was full")
+    written: int
+
+
 class Health(BaseModel):
     status: Literal["ok", "degraded"]
     pbx: str = Field(description="the id of the Asterisk server these figures are about")
     ami: AmiHealth
     config: ConfigHealth
     inventory: InventoryHealth
+    database: DatabaseHealth
 
 
 class Envelope(BaseModel):
@@ -65,6 +75,10 @@ class Presence(BaseModel):
 class EndpointSummary(Presence):
     extension: str
     status: Literal["online", "offline"] = Field(description="from the device state alone")
+    flapping: bool = Field(
+        description="registration or reachability changed ISPBX_FLAP_CHANGES times within "
+        "ISPBX_FLAP_MINUTES, and has not been quiet that long since"
+    )
     details: StringMap = Field(description="[EndpointList] fields of pjsip_detail.ini")
     callerid: str | None = Field(description="caller ID (Asterisk's, else pjsip.conf's)")
     aor: StringMap | None = Field(description="the first AOR's [AorDetail] fields, once fetched")
@@ -88,12 +102,97 @@ class EndpointDetails(BaseModel):
 
 class Endpoint(Envelope, Presence):
     extension: str
+    flapping: bool = Field(description="as in the list row")
     details: EndpointDetails
+
+
+class ConfigProblem(BaseModel):
+    object_type: str = Field(description="endpoint, auth or aor")
+    object: str = Field(description="the object's id")
+    field: str = Field(description="the option (or 'type', or empty for the whole object)")
+    message: str
+    refused: bool = Field(description="Asterisk refuses to create the object because of it")
+    location: str = Field(description="file:line of the object's section")
 
 
 class EndpointConfig(Envelope):
     extension: str
     config: StringMap = Field(description="the endpoint section's effective options")
+    shown: StringMap = Field(
+        description="the same options as Asterisk shows them (pjsip show endpoint / AMI): "
+        "caller ID as Asterisk parses it, booleans as true/false, codecs as (a|b)"
+    )
+    loadable: bool = Field(
+        description="Asterisk creates this endpoint from the file (false: it refuses it, or "
+        "loads no endpoint at all because an id repeats; see problems)"
+    )
+    location: str = Field(description="file:line of the endpoint's section")
+    problems: list[ConfigProblem] = Field(
+        description="what Asterisk refuses or warns about, for the endpoint and its auths/AORs"
+    )
+
+
+class HistoryEventOut(BaseModel):
+    id: int
+    pbx: str
+    endpoint: str | None = Field(description="null for PBX-wide events (AMI, config)")
+    kind: str = Field(
+        description="registered, unregistered, reachable, unreachable, rtt, device_state, "
+        "ami_connected, ami_lost, ami_hung, ami_reconnected, config_loaded, config_rejected, "
+        "flapping_started, flapping_stopped"
+    )
+    occurred_at: str = Field(description="ISO 8601, UTC")
+    data: dict[str, Any] = Field(description="contact URI, via address, user agent, RTT, …")
+
+
+class HistoryPage(BaseModel):
+    events: list[HistoryEventOut] = Field(description="newest first")
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null: last")
+
+
+class PeriodOut(BaseModel):
+    start: str
+    end: str
+    state: Literal["online", "unreachable", "offline", "unknown"]
+    seconds: float
+
+
+class AvailabilityOut(BaseModel):
+    pbx: str
+    endpoint: str
+    since: str
+    until: str
+    window_seconds: float
+    online_seconds: float
+    offline_seconds: float = Field(description="no contact, or every contact unreachable")
+    unreachable_seconds: float = Field(description="the unreachable part of offline_seconds")
+    unknown_seconds: float = Field(description="nothing recorded yet, or AMI was down")
+    online_share: float | None
+    offline_share: float | None
+    unknown_share: float | None
+    availability: float | None = Field(description="online / (online + offline)")
+    periods: list[PeriodOut]
+
+
+class AuditOut(BaseModel):
+    id: int
+    pbx: str
+    occurred_at: str
+    who: str
+    role: str
+    object_type: str
+    object_id: str | None
+    operation: str
+    result: Literal["applied", "rejected", "rolled_back", "failed"]
+    diff: str
+    detail: str
+    version_before: int | None
+    version_after: int | None
+
+
+class AuditPage(BaseModel):
+    entries: list[AuditOut]
+    next_cursor: str | None
 
 
 class ErrorDetail(BaseModel):

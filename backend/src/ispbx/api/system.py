@@ -9,8 +9,16 @@ from fastapi import APIRouter
 from ispbx import __version__
 from ispbx.api.dependencies import ServicesDep
 from ispbx.api.output import json_response
-from ispbx.api.schemas import AmiHealth, ConfigHealth, Health, InventoryHealth, Root
+from ispbx.api.schemas import (
+    AmiHealth,
+    ConfigHealth,
+    DatabaseHealth,
+    Health,
+    InventoryHealth,
+    Root,
+)
 from ispbx.pbx.pbx import Pbx
+from ispbx.services import Services
 
 router = APIRouter(tags=["service"])
 
@@ -25,14 +33,15 @@ async def health(services: ServicesDep) -> Any:
     """Always 200: ``degraded`` while AMI is down or pjsip.conf has no good parse.
 
     Public, so no message here ever quotes a secret (``password = …`` is masked)."""
-    return json_response(pbx_health(services.pbx).model_dump(mode="json"), None)
+    return json_response(pbx_health(services.pbx, services).model_dump(mode="json"), None)
 
 
-def pbx_health(pbx: Pbx) -> Health:
+def pbx_health(pbx: Pbx, services: Services) -> Health:
     ami = pbx.session.state
     view = pbx.store.view
     inventory = pbx.inventory
-    ok = ami.connected and view.config is not None and view.error is None
+    database = services.history.recorder.state()
+    ok = ami.connected and view.config is not None and view.error is None and database.state == "ok"
     return Health(
         status="ok" if ok else "degraded",
         pbx=pbx.id,
@@ -55,4 +64,5 @@ def pbx_health(pbx: Pbx) -> Health:
             sync_seconds=inventory.sync_seconds,
             prefetch_seconds=inventory.prefetch_seconds,
         ),
+        database=DatabaseHealth(**database.as_dict()),
     )

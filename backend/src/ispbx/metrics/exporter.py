@@ -1,9 +1,10 @@
 """What ``GET /metrics`` answers: one registry per app, built in the lifespan.
 
-The registry holds :class:`~ispbx.metrics.collector.IspbxCollector` and any extra collectors
-(the extension point for the history's flapping series and the management issue's write
-counters); the per-endpoint families are appended by :mod:`ispbx.metrics.endpoints`. All of it is
-rendered in the event loop, at the scrape, from the state of that moment.
+The registry holds :class:`~ispbx.metrics.collector.IspbxCollector`, the flapping series from
+each PBX's history (:class:`~ispbx.metrics.flapping.FlappingCollector`) and any extra collectors
+(the extension point for the management issue's write counters); the per-endpoint families are
+appended by :mod:`ispbx.metrics.endpoints`. All of it is rendered in the event loop, at the
+scrape, from the state of that moment.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from prometheus_client.registry import Collector
 
 from ispbx.metrics.collector import IspbxCollector, is_live
 from ispbx.metrics.endpoints import render_families
+from ispbx.metrics.flapping import FlappingCollector
 from ispbx.metrics.http import HttpStats
 from ispbx.pbx.pbx import Pbx
 
@@ -29,8 +31,12 @@ class MetricsExporter:
         self._pbxes = pbxes
         self.registry = CollectorRegistry()
         self.registry.register(IspbxCollector(lambda: self._pbxes, http))
+        self.registry.register(FlappingCollector(self._flapping))
         for collector in extra:
             self.registry.register(collector)
+
+    def _flapping(self) -> dict[str, frozenset[str]]:
+        return {pbx_id: pbx.history.flapping_endpoints() for pbx_id, pbx in self._pbxes.items()}
 
     def render(self) -> bytes:
         parts = [

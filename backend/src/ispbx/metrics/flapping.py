@@ -1,10 +1,8 @@
-"""The extension point for flapping endpoints: the history's flap detector plugs in here.
+"""Flapping endpoints, from the history's flap detector (``Pbx.history``).
 
-The service exports no flapping series until something that knows flapping is wired: the history
-database's ``FlapDetector`` (issue 11) keeps, per PBX, the endpoints that flap. Register
-``FlappingCollector(lambda: {pbx_id: detector.flapping_endpoints() for …})`` with
-``MetricsExporter(…, extra=[…])``; the shipped alert ``IspbxEndpointFlapping`` and the README
-already use the names below.
+:class:`FlappingCollector` reads a source of "pbx id → endpoints flapping now" at each scrape;
+the exporter gives it every PBX's ``history.flapping_endpoints()``. The flap detector counts
+registration and reachability changes (``ISPBX_FLAP_CHANGES`` within ``ISPBX_FLAP_MINUTES``).
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ class ListRow(TypedDict):
     exists_in_config: bool | None
     in_asterisk: bool | None
     status: Literal["online", "offline"]
+    flapping: bool
     details: StringMap
     callerid: str | None
     aor: StringMap | None
@@ -46,9 +47,23 @@ class EndpointBody(EnvelopeBody):
     extension: str
     exists_in_config: bool | None
     in_asterisk: bool | None
+    flapping: bool
     details: DetailSections
+
+
+class ProblemBody(TypedDict):
+    object_type: str
+    object: str
+    field: str
+    message: str
+    refused: bool
+    location: str
 
 
 class EndpointConfigBody(EnvelopeBody):
     extension: str
     config: StringMap
+    shown: StringMap
+    loadable: bool
+    location: str
+    problems: list[ProblemBody]

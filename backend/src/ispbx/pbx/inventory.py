@@ -238,7 +238,9 @@ class Inventory:
             return
         if name == "Reload":
             module = message.get("Module", "").lower()
-            if "pjsip" in module or module in {"", "all"}:
+            # Status 0 is a finished reload; 4 ("in progress") and the rest change nothing.
+            done = message.get("Status", "0") == "0"
+            if done and ("pjsip" in module or module in {"", "all"}):
                 self.request_sync(full=False)
             return
         if self._syncing:

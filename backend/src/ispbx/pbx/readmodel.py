@@ -9,8 +9,8 @@ one PJSIPShowEndpoint of an endpoint whose details the prefetch has not reached 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from ispbx.ami import AmiSession
 from ispbx.pbx.bodies import (
@@ -20,12 +20,16 @@ from ispbx.pbx.bodies import (
     EndpointListBody,
     EnvelopeBody,
     ListRow,
+    ProblemBody,
     StringMap,
 )
 from ispbx.pbx.detail import DetailFields
 from ispbx.pbx.inventory import Inventory
 from ispbx.pbx.state import EndpointDetail, split_names, status_of
+from ispbx.pjsip.checks import ConfigCheck, ObjectCheck
 from ispbx.pjsip.model import PjsipConfig
+from ispbx.pjsip.options import Problem
+from ispbx.pjsip.shown import shown_value
 from ispbx.pjsip.store import ConfigStore
 
 
@@ -59,6 +63,26 @@ def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
     )
 
 
+def shown_options(object_type: str, options: Mapping[str, str]) -> StringMap:
+    """Effective options as Asterisk shows them (``disallow`` is folded into ``allow``)."""
+    return {
+        key: shown_value(object_type, key, value)
+        for key, value in options.items()
+        if key not in ("type", "disallow")
+    }
+
+
+def problem_body(check: ObjectCheck, problem: Problem) -> ProblemBody:
+    return {
+        "object_type": check.type,
+        "object": check.name,
+        "field": problem.field,
+        "message": problem.message,
+        "refused": problem.refused,
+        "location": check.location,
+    }
+
+
 def first(items: list[StringMap]) -> StringMap | None:
     return items[0] if items else None
 
@@ -69,6 +93,7 @@ class ReadModel:
     store: ConfigStore
     fields: DetailFields
     session: AmiSession
+    flapping: Callable[[str], bool] = field(default=lambda _name: False)
 
     # -- common --------------------------------------------------------------------------------
 
@@ -124,6 +149,7 @@ class ReadModel:
             "exists_in_config": self._in_config(name, config),
             "in_asterisk": self._in_asterisk(name),
             "status": status_of(device_state),
+            "flapping": self.flapping(name),
             "details": select("EndpointList", {**listing, "DeviceState": device_state}),
             "callerid": callerid,
             "aor": select("AorDetail", aor) if aor else None,
@@ -179,6 +205,7 @@ class ReadModel:
             "extension": name,
             "exists_in_config": self._in_config(name, config),
             "in_asterisk": self._in_asterisk(name),
+            "flapping": self.flapping(name),
             "details": sections,
         }
 
@@ -241,10 +268,40 @@ class ReadModel:
     # -- GET /endpoints/{extension}/config -------------------------------------------------------
 
     def endpoint_config(self, name: str) -> EndpointConfigBody | None:
-        config = self._config()
+        view = self.store.view
+        config = view.config
         if config is None:
-            raise ConfigUnavailable(self.store.view.error or "pjsip.conf not loaded")
+            raise ConfigUnavailable(view.error or "pjsip.conf not loaded")
         options = config.endpoint_config(name)
         if options is None:
             return None
-        return {**self.envelope(), "extension": name, "config": options}
+        own = view.check.of("endpoint", name) if view.check else None
+        return {
+            **self.envelope(),
+            "extension": name,
+            "config": options,
+            "shown": shown_options("endpoint", options),
+            "loadable": own.loadable if own else True,
+            "location": own.location if own else "",
+            "problems": [
+                problem_body(check, problem)
+                for check in self._object_checks(view.check, options, own)
+                for problem in check.problems
+            ],
+        }
+
+    @staticmethod
+    def _object_checks(
+        checks: ConfigCheck | None, options: Mapping[str, str], own: ObjectCheck | None
+    ) -> list[ObjectCheck]:
+        """The endpoint's own check and those of the auths and AORs it names."""
+        if checks is None:
+            return []
+        found = [own] if own else []
+        for kind, names in (
+            ("auth", options.get("auth")),
+            ("auth", options.get("outbound_auth")),
+            ("aor", options.get("aors")),
+        ):
+            found += [c for n in split_names(names) if (c := checks.of(kind, n)) is not None]
+        return found

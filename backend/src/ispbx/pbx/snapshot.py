@@ -144,6 +144,13 @@ class ListPublisher:
         """AMI went up or down: only the envelope changes."""
         self._dirty.set()
 
+    def announce(self, kind: str, data: Mapping[str, Any]) -> None:
+        """A feed event that is not a row change (e.g. ``flapping``), sent to every stream."""
+        self.feed.append(FeedEvent(self._next_id, kind, data))
+        self._next_id += 1
+        for subscriber in self._subscribers:
+            subscriber.set()
+
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="list-publisher")
 

@@ -72,7 +72,11 @@ OWN_FIELDS: dict[str, frozenset[str]] = {
     "EndpointDetail": frozenset({"ObjectName", "Auth", "OutboundAuth", "Aors", "Callerid"}),
     "AuthDetail": frozenset({"ObjectName"}),
     "AorDetail": frozenset({"ObjectName"}),
-    "ContactStatusDetail": frozenset({"URI", "EndpointName", "AOR"}),
+    # what the history records of a contact, whatever pjsip_detail.ini shows
+    "ContactStatusDetail": frozenset(
+        {"URI", "EndpointName", "AOR", "Status", "UserAgent", "ViaAddress", "RoundtripUsec"}
+        | {"RegExpire"}
+    ),
 }
 
 

@@ -5,18 +5,17 @@ Behaviour follows Asterisk 22 (main/config.c, res/res_sorcery_config.c, main/for
 
 from __future__ import annotations
 
+import functools
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-# Options whose repeated lines add up instead of replacing each other.
-ACCUMULATING_OPTIONS = frozenset({"set_var", "match", "contact"})
-ALL_CODECS = "all"
+from ispbx.pjsip.options import OptionTable
+from ispbx.pjsip.shown import resolve_codecs, shown_set_var
 
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
-_CODEC_SEPARATORS = str.maketrans({"|": ","})
 
 
 def fold(text: str) -> str:
@@ -59,7 +58,7 @@ class Section:
     options: tuple[tuple[str, str], ...]
     all_options: tuple[tuple[str, str], ...] = ()
 
-    @property
+    @functools.cached_property
     def type(self) -> str | None:
         """The first `type` value, inherited ones first: what sorcery matches against."""
         return next((value for key, value in self.all_options if key == "type"), None)
@@ -122,77 +121,56 @@ class PjsipConfig:
         return None if found is None else dict(found.options)
 
 
-def resolve_options(options: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """Effective values: last line wins, except accumulating options and codecs."""
+def resolve_options(
+    options: Iterable[tuple[str, str]], table: OptionTable | None = None
+) -> dict[str, str]:
+    """Effective values: the last line wins, except options Asterisk's table marks as
+    accumulating (``permit``, ``match``, ``contact`` …, joined in order), ``set_var`` (a later
+    NAME replaces an earlier one in place) and the codec list, which is every ``allow``/
+    ``disallow`` line applied in order, with ``all`` meaning every codec Asterisk knows."""
+    table = table or OptionTable.load()
+    lines = list(options)
+    object_type = next((value for key, value in lines if key == "type"), None)
     values: dict[str, str] = {}
-    codecs: list[str] = []
-    object_type: str | None = None
-    for key, value in options:
+    set_vars: list[str] = []
+    for key, value in lines:
         if key == "type":
-            object_type = value if object_type is None else object_type
-            values["type"] = object_type
+            values["type"] = object_type or value
         elif key in ("allow", "disallow"):
-            apply_codec_line(codecs, allowing=key == "allow", value=value)
-            values["allow"] = ",".join(codecs)
             if key == "disallow":
                 values["disallow"] = _joined(values.get("disallow"), value)
-        elif key in ACCUMULATING_OPTIONS:
-            if value:
-                values[key] = _joined(values.get(key), value)
-            else:
-                values.setdefault(key, "")
+        elif key == "set_var":
+            set_vars.append(value)
+        elif _accumulates(table, object_type, key):
+            values[key] = _joined(values.get(key), value) if value else values.get(key, "")
         else:
             values[key] = value
+    codec_lines = tuple(line for line in lines if line[0] in ("allow", "disallow"))
+    if codec_lines:
+        values["allow"] = _codecs(codec_lines, table)
+    if set_vars:
+        values["set_var"] = shown_set_var(set_vars)
     return values
+
+
+def _accumulates(table: OptionTable, object_type: str | None, key: str) -> bool:
+    if object_type is None:
+        return key in ("match", "contact")
+    return key in _accumulating(table, object_type)
+
+
+@functools.lru_cache(maxsize=64)
+def _accumulating(table: OptionTable, object_type: str) -> frozenset[str]:
+    return frozenset(
+        name.lower() for name, spec in table.options(object_type).items() if spec.accumulates
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _codecs(lines: tuple[tuple[str, str], ...], table: OptionTable) -> str:
+    """The codec list of these allow/disallow lines (templates repeat the same lines)."""
+    return ",".join(resolve_codecs(lines, table))
 
 
 def _joined(previous: str | None, value: str) -> str:
     return value if not previous else f"{previous},{value}"
-
-
-def apply_codec_line(codecs: list[str], *, allowing: bool, value: str) -> None:
-    """Apply one `allow=`/`disallow=` line to an ordered codec list, in place.
-
-    Mirrors ast_format_cap_update_by_allow_disallow: items split on ',' or '|', a leading
-    '!' inverts, a ':<ms>' packetization suffix is ignored, `all` is kept as the token
-    "all" (this model does not know Asterisk's codec table, so `allow=all` followed by
-    `disallow=ulaw` still reads "all"). A `(a|b)` value replaces the list (allow) or adds
-    "all" (disallow), as Asterisk does for its own printed form.
-    """
-    text = value
-    if len(text) >= 2 and text[0] == "(" and text[-1] == ")":
-        text = text[1:-1]
-        _apply_codec(codecs, allowing=not allowing, name=ALL_CODECS)
-    for item in text.translate(_CODEC_SEPARATORS).split(","):
-        name = item.strip(" \t\n\v\f\r")
-        item_allowing = allowing
-        if name.startswith("!"):
-            name = name[1:]
-            item_allowing = not allowing
-        name = fold(name.rpartition(":")[0] if ":" in name else name)
-        if name:
-            _apply_codec(codecs, allowing=item_allowing, name=name)
-
-
-def _apply_codec(codecs: list[str], *, allowing: bool, name: str) -> None:
-    if allowing:
-        if name not in codecs:
-            codecs.append(name)
-    elif name == ALL_CODECS:
-        codecs.clear()
-    elif name in codecs:
-        codecs.remove(name)
-
-
-def duplicate_object(sections: Iterable[Section]) -> tuple[Section, str] | None:
-    """The first non-template section whose (type, name) repeats an earlier one."""
-    seen: set[tuple[str, str]] = set()
-    for section in sections:
-        object_type = section.type
-        if section.is_template or object_type is None:
-            continue
-        key = (object_type, section.name)
-        if key in seen:
-            return section, object_type
-        seen.add(key)
-    return None

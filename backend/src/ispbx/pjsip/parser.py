@@ -15,7 +15,9 @@ against /work/shared/reference/pjsip-conf-format.md. Points where Asterisk surpr
 * Include cycles: Asterisk recurses until its include depth limit (10) and loads the file
   several times; we reject the file instead (PjsipConfigError).
 * Two objects of the same type with the same name make Asterisk load no object of that
-  type at all ("configuration contains a duplicate object"); PjsipConfigError here.
+  type at all ("configuration contains a duplicate object"), while the other types load; on a
+  reload that type keeps its previous objects. That is not a whole-file rejection: the parse
+  succeeds and :mod:`ispbx.pjsip.checks` marks every object of the type as not loadable.
 
 Nothing here runs programs: `#exec` is skipped with a warning.
 """
@@ -36,7 +38,6 @@ from ispbx.pjsip.model import (
     PjsipConfigError,
     ResolvedObject,
     Section,
-    duplicate_object,
     fold,
     format_location,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "PjsipConfigError",
     "ResolvedObject",
     "Section",
+    "decode_config",
     "default_glob",
     "default_read_text",
     "parse_file",
@@ -65,9 +67,14 @@ GLOB_MAGIC = frozenset("*?[")
 UTF8_BOM = "\ufeff"
 
 
+def decode_config(data: bytes) -> str:
+    """A file's bytes as Asterisk reads them: newlines untouched, bad UTF-8 replaced."""
+    return data.decode("utf-8", errors="replace")
+
+
 def default_read_text(path: Path) -> str:
-    """Read a file as Asterisk does: bytes, newlines untouched, bad UTF-8 replaced."""
-    return path.read_bytes().decode("utf-8", errors="replace")
+    """Read a file as Asterisk does."""
+    return decode_config(path.read_bytes())
 
 
 def default_glob(pattern: str) -> list[Path]:
@@ -178,14 +185,6 @@ class _Loader:
 
     def build(self) -> PjsipConfig:
         sections = tuple(category.to_section() for category in self.categories)
-        duplicate = duplicate_object(sections)
-        if duplicate is not None:
-            section, object_type = duplicate
-            reason = (
-                f"configuration contains a duplicate object: '{section.name}' of type "
-                f"'{object_type}' (Asterisk then loads no {object_type} at all)"
-            )
-            raise PjsipConfigError(section.file, section.line, reason)
         return PjsipConfig(sections, tuple(self.warnings), tuple(self.files))
 
     def warn(self, path: Path, line: int | None, reason: str) -> None:

@@ -14,16 +14,20 @@ included file after a failed parse are all noticed.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
-from dataclasses import dataclass
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ispbx.listeners import Listeners
+from ispbx.pjsip.checks import ConfigCheck, check_config
 from ispbx.pjsip.parser import (
     PjsipConfig,
     PjsipConfigError,
+    decode_config,
     default_glob,
-    default_read_text,
     parse_file,
 )
 from ispbx.tasks import cancel_and_wait
@@ -31,6 +35,19 @@ from ispbx.tasks import cancel_and_wait
 log = logging.getLogger(__name__)
 
 Mark = tuple[int, int]  # (mtime_ns, size); (-1, -1) when missing
+
+
+def fileset_tag(contents: Mapping[Path, bytes | None]) -> str:
+    """A strong ETag for the content of a whole set of config files (a missing file counts)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for path in sorted(contents):
+        data = contents[path]
+        digest.update(os.fsencode(path) + b"\0")
+        digest.update(b"-" if data is None else b"+%d:" % len(data) + data)
+    return f'"{digest.hexdigest()}"'
+
+
+Parsed = tuple[PjsipConfig, ConfigCheck]
 Marks = dict[Path, Mark]
 
 
@@ -47,6 +64,7 @@ class Recorder:
 
     def __init__(self) -> None:
         self.marks: Marks = {}
+        self.contents: dict[Path, bytes | None] = {}  # what each read found (None: missing)
 
     def note(self, path: Path) -> None:
         self.marks.setdefault(path, mark(path))
@@ -59,7 +77,13 @@ class Recorder:
 
     def read_text(self, path: Path) -> str:
         self.note(path)
-        return default_read_text(path)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            self.contents[path] = None
+            raise
+        self.contents[path] = data
+        return decode_config(data)
 
     def glob(self, pattern: str) -> list[Path]:
         self.note(Path(pattern).parent)
@@ -72,10 +96,17 @@ class ConfigView:
     config: PjsipConfig | None  # the last good parse, if any
     error: str | None  # why the latest read failed, if it did
     version: int  # bumps on every change of config or error
+    check: ConfigCheck | None = None  # what Asterisk makes of each object of ``config``
+    # the files the latest read found (None: a missing include), and their ETag
+    contents: Mapping[Path, bytes | None] = field(default_factory=dict)
+    etag: str = ""
 
     @property
     def warnings(self) -> tuple[str, ...]:
-        return self.config.warnings if self.config is not None else ()
+        """Lines Asterisk skips, and objects it refuses or would complain of (file:line)."""
+        if self.config is None:
+            return ()
+        return self.config.warnings + (self.check.warnings if self.check else ())
 
 
 class ConfigStore:
@@ -112,28 +143,30 @@ class ConfigStore:
     def changed(self) -> bool:
         return any(mark(path) != before for path, before in self._marks.items())
 
-    def _read(self) -> tuple[PjsipConfig | None, str | None, Marks]:
+    def _read(self) -> tuple[Parsed | None, str | None, Marks]:
         recorder = Recorder()
         try:
             config = parse_file(self._path, read_text=recorder.read_text, glob=recorder.glob)
         except PjsipConfigError as exc:
             return None, str(exc), recorder.marks
-        return config, None, recorder.marks
+        return (config, check_config(config)), None, recorder.marks
 
-    def _apply(self, config: PjsipConfig | None, error: str | None, marks: Marks) -> None:
-        if error is not None:
+    def _apply(self, parsed: Parsed | None, error: str | None, marks: Marks) -> None:
+        if error is not None or parsed is None:
             # Watch the new attempt's files and the last good parse's: fixing either counts.
             self._marks = {**self._good_marks, **marks}
-            self._set(self._view.config, error)
+            self._set(self._view.config, self._view.check, error)
             return
         self._good_marks = self._marks = marks
-        self._set(config, None)
+        self._set(*parsed, None)
 
-    def _set(self, config: PjsipConfig | None, error: str | None) -> None:
+    def _set(
+        self, config: PjsipConfig | None, check: ConfigCheck | None, error: str | None
+    ) -> None:
         old = self._view
         if config is old.config and error == old.error:
             return
-        self._view = ConfigView(self._path, config, error, old.version + 1)
+        self._view = ConfigView(self._path, config, error, old.version + 1, check)
         self.changes.emit(self._view)
 
     def start(self) -> None:

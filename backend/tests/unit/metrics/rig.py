@@ -271,6 +271,7 @@ async def running(
             "ISPBX_PJSIP_CONF": str(conf),
             "ISPBX_API_TOKENS": TOKENS,
             "ISPBX_TOKEN_FILE": str(tmp_path / "token"),
+            "ISPBX_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'ispbx.db'}",
             **env,
         }
     )

@@ -31,6 +31,7 @@ def quiet_settings(tmp_path: Path, **env: str) -> dict[str, str]:
         "ISPBX_PJSIP_CONF": str(tmp_path / "pjsip.conf"),
         "ISPBX_API_TOKENS": TOKENS,
         "ISPBX_TOKEN_FILE": str(tmp_path / "token"),
+        "ISPBX_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'ispbx.db'}",
         **env,
     }
 

@@ -333,3 +333,19 @@ async def test_every_series_about_a_pbx_carries_its_id(service: Service) -> None
     for name, labels in s:
         if not name.startswith(service_wide):
             assert dict(labels).get("pbx") == "default", name
+
+
+async def test_flapping_endpoints_come_from_the_history(
+    tmp_path: Path, asterisk: FakeAsterisk
+) -> None:
+    conf = pjsip_conf(IN_FILE)
+    async for service in running(tmp_path, asterisk, conf, ISPBX_FLAP_CHANGES="2"):
+        s = await service.until(prefetched(4))
+        assert value(s, "ispbx_flapping_endpoints") == 0
+        assert named(s, "ispbx_endpoint_flapping") == []
+        uri = await asterisk.register("101", 5070)
+        await service.until(lambda s: value(s, "ispbx_endpoint_up", endpoint="101") == 1)
+        await asterisk.unregister("101", uri)
+        s = await service.until(lambda s: value(s, "ispbx_flapping_endpoints") == 1, limit=10)
+        assert named(s, "ispbx_endpoint_flapping") == [{"pbx": "default", "endpoint": "101"}]
+        assert value(s, "ispbx_endpoint_flapping", endpoint="101") == 1

@@ -12,9 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
-from prometheus_client import CollectorRegistry, generate_latest
 
-from ispbx.metrics.flapping import FlappingCollector
 from tests.prometheus import (
     ALERT_TESTS,
     ALERTS,
@@ -24,11 +22,9 @@ from tests.prometheus import (
     rewritten_config,
 )
 from tests.unit.ami.fake_ami import FakeAmi
-from tests.unit.metrics.rig import ADMIN, FakeAsterisk, parse, pjsip_conf, running, value
+from tests.unit.metrics.rig import ADMIN, FakeAsterisk, pjsip_conf, running, value
 
 NAME = re.compile(r"\bispbx_[a-zA-Z0-9_]+")
-# Exported once the history's flap detector is wired (ispbx.metrics.flapping).
-FLAPPING = {"ispbx_flapping_endpoints", "ispbx_endpoint_flapping"}
 
 
 def ok(result: Any) -> None:
@@ -98,8 +94,13 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
         asterisk.add("101")
         asterisk.add("trunk", outbound="trunk-auth")
         try:
-            services = running(tmp_path_factory.mktemp("exported"), asterisk, pjsip_conf(["101"]))
-            async for service in services:
+            directory = tmp_path_factory.mktemp("exported")
+            conf = pjsip_conf(["101"])
+            async for service in running(directory, asterisk, conf, ISPBX_FLAP_CHANGES="2"):
+                uri = await asterisk.register("101", 5070)
+                await service.until(lambda s: value(s, "ispbx_endpoint_up", endpoint="101") == 1)
+                await asterisk.unregister("101", uri)  # a second change: 101 flaps
+                await service.until(lambda s: value(s, "ispbx_flapping_endpoints") == 1, limit=10)
                 uri = await asterisk.register("101", 5070, rtt_usec=1000)
                 await asterisk.qualify("101", uri, 1000)
                 await service.client.get(
@@ -109,7 +110,9 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
                     lambda s: (
                         value(s, "ispbx_endpoint_rtt_seconds", endpoint="101") is not None
                         and value(s, "ispbx_inventory_prefetch_duration_seconds") is not None
-                    )
+                        and value(s, "ispbx_endpoint_flapping", endpoint="101") == 1
+                    ),
+                    limit=10,
                 )
                 return {name for name, _labels in samples}
         finally:
@@ -141,14 +144,9 @@ def test_the_exported_names_cover_the_issue_list(exported: set[str]) -> None:
         "ispbx_http_requests_total",
         "ispbx_http_request_duration_seconds_bucket",
         "ispbx_sse_subscribers",
+        "ispbx_flapping_endpoints",
+        "ispbx_endpoint_flapping",
     } <= exported
-
-
-def test_the_flapping_names_are_those_of_the_extension_point() -> None:
-    registry = CollectorRegistry()
-    registry.register(FlappingCollector(lambda: {"default": {"101"}}))
-    samples = parse(generate_latest(registry).decode())
-    assert {name for name, _ in samples} == FLAPPING
 
 
 def test_the_alerts_use_only_exported_names(exported: set[str]) -> None:
@@ -156,7 +154,7 @@ def test_the_alerts_use_only_exported_names(exported: set[str]) -> None:
     exprs = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
     used = {name for expr in exprs for name in NAME.findall(expr)}
     assert used, "no ispbx_ name found in the alerts"
-    assert used <= exported | FLAPPING, used - exported - FLAPPING
+    assert used <= exported, used - exported
 
 
 # -- the Grafana dashboard --------------------------------------------------------------------

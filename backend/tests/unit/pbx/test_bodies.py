@@ -20,6 +20,7 @@ from ispbx.pbx import bodies
         (bodies.DetailSections, schemas.EndpointDetails),
         (bodies.EndpointBody, schemas.Endpoint),
         (bodies.EndpointConfigBody, schemas.EndpointConfig),
+        (bodies.ProblemBody, schemas.ConfigProblem),
     ],
 )
 def test_each_body_has_exactly_the_fields_of_its_response_model(

@@ -475,3 +475,14 @@ async def test_the_query_api_answers_from_the_snapshot(make_rig: RigFactory) -> 
     assert inventory.device_state("101") == "Ringing"
     assert inventory.device_state("999") == "Unknown"
     assert inventory.detail("101") is None  # prefetch is off in this rig
+
+
+async def test_a_reload_still_in_progress_causes_no_resync(make_rig: RigFactory) -> None:
+    """Asterisk sends Reload with Status 4 when a reload is asked for during another one."""
+    rig = await make_rig(("101",))
+    await synced(rig)
+    await rig.fake.send_event({"Event": "Reload", "Module": "res_pjsip.so", "Status": "4"})
+    await asyncio.sleep(0.2)
+    assert rig.pbx.syncs() == 1
+    await rig.fake.send_event({"Event": "Reload", "Module": "res_pjsip.so", "Status": "0"})
+    await wait_until(lambda: rig.pbx.syncs() == 2, 1)

@@ -79,7 +79,7 @@ def test_fixing_an_included_file_clears_the_error(tmp_path: Path) -> None:
     conf.write_text(ENDPOINT.format(name="101"))
     store = ConfigStore(conf)
     store.load()
-    extra.write_text(ENDPOINT.format(name="401") + ENDPOINT.format(name="401"))  # duplicate
+    extra.write_text(ENDPOINT.format(name="401") + "#include extra.conf\n")  # includes itself
     touch_later(conf, ENDPOINT.format(name="101") + "#include extra.conf\n")
     store.load()
     assert store.view.error is not None

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ispbx.pjsip import PjsipConfigError, parse_text
+from ispbx.pjsip.options import OptionTable
 
 KEYS = ["context", "callerid", "Language", "set_var", "aors", "Direct_Media", "x_1"]
 CODECS = ["ulaw", "alaw", "gsm", "g722", "all"]
@@ -56,15 +57,16 @@ codec_lines = st.lists(
 
 
 def codec_model(lines: list[tuple[bool, list[str]]]) -> list[str]:
+    """An ordered set; ``all`` stands for every codec Asterisk knows, in its order."""
+    everything = OptionTable.load().codecs_in_all
     allowed: list[str] = []
     for allowing, names in lines:
         for name in names:
-            if allowing and name not in allowed:
-                allowed.append(name)
-            elif not allowing and name == "all":
-                allowed = []
-            elif not allowing and name in allowed:
-                allowed.remove(name)
+            expanded = everything if name == "all" else (name,)
+            if allowing:
+                allowed += [codec for codec in expanded if codec not in allowed]
+            else:
+                allowed = [codec for codec in allowed if codec not in expanded]
     return allowed
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Iterable, Mapping
 
-from ispbx.manage import cparse
-from ispbx.manage.options import ALL_CODECS, DSCP, OptionSpec, OptionTable, codec_items
+from ispbx.pjsip import cparse
+from ispbx.pjsip.options import ALL_CODECS, DSCP, OptionSpec, OptionTable, codec_items
 
 NAME_BYTES = 79  # cid_name[80], cid_num[80] in caller_id_handler
 NAME_ESCAPE_BYTES = 128  # name_buf[128] in ast_callerid_merge

@@ -32,7 +32,7 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
-from ispbx.manage import cparse
+from ispbx.pjsip import cparse
 
 TABLE_RESOURCE = "asterisk_options.json"
 TEMPLATE = "template"  # key of `known` in check_references for template names
@@ -378,7 +378,7 @@ class OptionTable:
 
 @functools.cache
 def _bundled_table() -> OptionTable:
-    text = resources.files("ispbx.manage").joinpath(TABLE_RESOURCE).read_text(encoding="utf-8")
+    text = resources.files("ispbx.pjsip").joinpath(TABLE_RESOURCE).read_text(encoding="utf-8")
     return OptionTable.from_json(text)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ispbx.manage.options import TEMPLATE, OptionTable, Problem
+from ispbx.pjsip.options import TEMPLATE, OptionTable, Problem
 
 
 @pytest.fixture(scope="module")

@@ -234,10 +234,11 @@ def test_empty_option_name_is_skipped_with_a_warning() -> None:
     assert config.warnings[0].startswith(f"{MAIN}:3: ")
 
 
-def test_duplicate_endpoint_rejects_the_file() -> None:
-    error = rejected("[200]\ntype=endpoint\n[200]\ntype=endpoint\n")
-    assert error.line == 3
-    assert "duplicate object: '200' of type 'endpoint'" in error.reason
+def test_a_duplicate_endpoint_does_not_reject_the_file() -> None:
+    """Asterisk skips the endpoint type, not the file (checks.py marks the objects)."""
+    config = parse("[200]\ntype=endpoint\n[200]\ntype=endpoint\n[200]\ntype=aor\n")
+    assert config.endpoint_names() == ["200"]
+    assert config.aor("200") == {"type": "aor"}
 
 
 def test_names_differing_in_case_are_different_objects() -> None:
@@ -313,9 +314,12 @@ def test_codec_names_ignore_case_bang_and_framing() -> None:
     assert (config.endpoint_config("200") or {})["allow"] == "ulaw"
 
 
-def test_allow_all_is_kept_as_the_token_all() -> None:
-    config = parse("[200]\ntype=endpoint\nallow=all\nallow=ulaw\n")
-    assert (config.endpoint_config("200") or {})["allow"] == "all,ulaw"
+def test_allow_all_means_every_codec_asterisk_knows_and_a_later_disallow_removes_one() -> None:
+    config = parse("[200]\ntype=endpoint\nallow=all\nallow=ulaw\ndisallow=gsm\n")
+    codecs = (config.endpoint_config("200") or {})["allow"].split(",")
+    assert codecs[:4] == ["amr", "amrwb", "codec2", "g723"]  # Asterisk's own order
+    assert "ulaw" in codecs and "g722" in codecs
+    assert "gsm" not in codecs
 
 
 def test_disallow_all_leaves_an_empty_allow() -> None:

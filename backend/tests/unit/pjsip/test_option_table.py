@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ispbx.manage.options import OptionTable
+from ispbx.pjsip.options import OptionTable
 
 XML = Path("/var/cache/ispbx-lab/rootfs/usr/share/asterisk/documentation/core-en_US.xml")
 EXPECTED_COUNTS = {
@@ -58,7 +58,7 @@ def test_load_reads_the_package_data_once() -> None:
 
 
 def test_the_table_is_package_data_next_to_the_module() -> None:
-    text = resources.files("ispbx.manage").joinpath("asterisk_options.json").read_text()
+    text = resources.files("ispbx.pjsip").joinpath("asterisk_options.json").read_text()
     assert json.loads(text)["format"] == 1
 
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from ispbx.manage import cparse
+from ispbx.pjsip import cparse
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ispbx.manage.shown import (
+from ispbx.pjsip.shown import (
     ami_header,
     asterisk_callerid,
     resolve_codecs,
