@@ -7,12 +7,13 @@ reads.
 
 Registration events come from AMI's ContactStatus events as they arrive (each counted once,
 whether or not the inventory buffers it during a sync), in the history's words: ``registered``
-(a contact not known before), ``unregistered`` (Removed: un-REGISTER or expiry), ``reachable`` /
-``unreachable`` (qualify), ``updated`` (anything else about a known contact). Asterisk 22 sends
-ContactStatus only when a contact's status changes: a registration is ``NonQualified`` (then
-``Reachable`` once a qualify answers), a re-registration that changes nothing sends no event, and
-a qualify that keeps a contact Reachable sends none either. So the RTT histogram holds the round
-trip of every qualify that changed a contact's status (measured against Asterisk 22.10).
+(a contact the inventory did not know), ``unregistered`` (Removed: un-REGISTER or expiry),
+``reachable`` / ``unreachable`` (qualify), ``updated`` (anything else about a known contact).
+Asterisk 22 sends ContactStatus only when a contact's status changes: a registration is
+``NonQualified`` (then ``Reachable`` once a qualify answers), a re-registration that changes
+nothing sends no event, and a qualify that keeps a contact Reachable sends none either. So the
+RTT histogram holds the round trip of every qualify that changed a contact's status (measured
+against Asterisk 22.10).
 
 State changes come from the inventory's change stream, comparing each named endpoint's status with
 the one seen last, so a resync that changes nothing counts nothing and a transition missed while
@@ -58,7 +59,7 @@ class PbxActivity:
         self.state_changes = Counter({"online": 0, "offline": 0})  # transitions into each
         self.rtt = Buckets(RTT_BUCKETS)  # the round trips ContactStatus events report, seconds
         self._status: dict[str, str] = {}  # endpoint -> the status seen last
-        self._contacts: set[ContactKey] = set()  # contacts known, to tell a new registration
+        self._seen: set[ContactKey] = set()  # contacts of events since the last sync
 
     def on_ami_event(self, message: AmiMessage) -> None:
         """Session listener: count ContactStatus events by kind, and their round trips."""
@@ -70,13 +71,20 @@ class PbxActivity:
             self.rtt.observe(seconds)
 
     def _kind(self, message: AmiMessage) -> str:
-        key = (message.get("EndpointName", ""), message.get("URI", ""))
+        """Runs before the inventory applies the event (``Pbx._wire`` subscribes it first), so
+        the inventory still says whether the contact was known; ``_seen`` covers the events the
+        inventory buffers during a sync."""
+        endpoint, uri = message.get("EndpointName", ""), message.get("URI", "")
         status = message.get("ContactStatus", "")
+        key = (endpoint, uri)
         if status == "Removed":
-            self._contacts.discard(key)
+            self._seen.discard(key)
             return "unregistered"
-        if key not in self._contacts:
-            self._contacts.add(key)
+        known = key in self._seen or any(
+            contact.get("URI") == uri for contact in self._inventory.contacts(endpoint)
+        )
+        self._seen.add(key)
+        if not known:
             return "registered"
         if status == "Reachable":
             return "reachable"
@@ -88,13 +96,8 @@ class PbxActivity:
         """Inventory listener: these endpoints changed (None: possibly all of them)."""
         inventory = self._inventory
         if names is None:
-            names_now = inventory.endpoint_names()
-            self._compare(names_now, forget_others=True)
-            self._contacts = {
-                (name, contact.get("URI", ""))
-                for name in names_now
-                for contact in inventory.contacts(name)
-            }
+            self._compare(inventory.endpoint_names(), forget_others=True)
+            self._seen = set()  # the new snapshot knows every contact of the events before it
             return
         gone = [name for name in names if not inventory.has(name)]
         for name in gone:

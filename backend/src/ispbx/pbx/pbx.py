@@ -74,11 +74,13 @@ class Pbx:
         AMI up or down: ``session.states`` → the envelope (``ami_connected``, ``stale_since``) and
         a session event in the history.
         Flapping starts or stops: ``history.flapping_changed`` → the row and a ``flapping`` event.
-        /metrics counts ContactStatus events (``session.events``) and keeps its per-endpoint
-        lines and online/offline transitions from ``inventory.changes``.
+        /metrics counts ContactStatus events (``session.events``, before the inventory applies
+        them, so it can tell a new contact) and keeps its per-endpoint lines and online/offline
+        transitions from ``inventory.changes``.
         """
         return [
             self.session.logins.add(self.inventory.on_login),
+            self.session.events.add(self.metrics.on_ami_event),  # first: sees the state before
             self.session.events.add(self.inventory.on_event),
             self.inventory.changes.add(self.history.endpoints_changed),
             self.inventory.changes.add(self.publisher.endpoints_changed),
@@ -88,7 +90,6 @@ class Pbx:
             self.session.states.add(self.publisher.envelope_changed),
             self.session.states.add(self.history.ami_state),
             self.history.flapping_changed.add(self._flapping_changed),
-            self.session.events.add(self.metrics.on_ami_event),
             self.inventory.changes.add(self.metrics.endpoints_changed),
         ]
 
