@@ -239,6 +239,22 @@ class Service:
         assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
         return parse(response.text)
 
+    async def recorded(self, endpoint: str, kind: str, limit: float = 10.0) -> None:
+        """Until the history has recorded a ``kind`` event of ``endpoint`` (so its change
+        detector, and the flap detector behind it, have seen the change)."""
+        auth = {"Authorization": f"Bearer {ADMIN}"}
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        while True:
+            reply = await self.client.get(
+                f"/endpoints/{endpoint}/history", params={"kind": kind}, headers=auth
+            )
+            if reply.status_code == 200 and reply.json()["events"]:
+                return
+            if loop.time() > deadline:
+                raise AssertionError(f"no {kind} event of {endpoint} in the history")
+            await asyncio.sleep(0.05)
+
     async def until(self, check: Callable[[Samples], bool], limit: float = 5.0) -> Samples:
         """Scrape until ``check`` holds (the events sent so far have been applied)."""
         found: list[Samples] = []

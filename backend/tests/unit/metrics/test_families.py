@@ -344,7 +344,7 @@ async def test_flapping_endpoints_come_from_the_history(
         assert value(s, "ispbx_flapping_endpoints") == 0
         assert named(s, "ispbx_endpoint_flapping") == []
         uri = await asterisk.register("101", 5070)
-        await service.until(lambda s: value(s, "ispbx_endpoint_up", endpoint="101") == 1)
+        await service.recorded("101", "registered")
         await asterisk.unregister("101", uri)
         s = await service.until(lambda s: value(s, "ispbx_flapping_endpoints") == 1, limit=10)
         assert named(s, "ispbx_endpoint_flapping") == [{"pbx": "default", "endpoint": "101"}]

@@ -98,7 +98,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
             conf = pjsip_conf(["101"])
             async for service in running(directory, asterisk, conf, ISPBX_FLAP_CHANGES="2"):
                 uri = await asterisk.register("101", 5070)
-                await service.until(lambda s: value(s, "ispbx_endpoint_up", endpoint="101") == 1)
+                await service.recorded("101", "registered")
                 await asterisk.unregister("101", uri)  # a second change: 101 flaps
                 await service.until(lambda s: value(s, "ispbx_flapping_endpoints") == 1, limit=10)
                 uri = await asterisk.register("101", 5070, rtt_usec=1000)
