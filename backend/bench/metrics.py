@@ -3,8 +3,9 @@ to the read path.
 
 The scraper runs in its own process (as Prometheus would), switched on and off through a pipe, so
 its reads never compete with the measuring client for this process's GIL. The read benchmark
-alternates phases without and with scraping (A B A B …) so that a change of the machine's load
-during the run falls on both.
+alternates 5 s phases without and with scraping in ABBA order (A B B A A B B A …; each B phase
+starts with a scrape, so B phases see one scrape every 5 s), many of them, so that a steady drift
+of the machine's load falls on both alike and its bursts average out.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def measure_scrape(base: str, token: str) -> tuple[Stats, int, int]:
 
 
 def measure_metrics(
-    base: str, token: str, extensions: list[str], *, phases: int = 6, phase_seconds: float = 10.0
+    base: str, token: str, extensions: list[str], *, phases: int = 24, phase_seconds: float = 5.0
 ) -> MetricsFigures:
     scrape, size, series = measure_scrape(base, token)
     figures = MetricsFigures(scrape, size, series, phases=phases)
@@ -94,7 +95,7 @@ def measure_metrics(
     headers = bearer(token)
     try:
         for phase in range(phases):
-            scraping = phase % 2 == 1
+            scraping = phase % 4 in (1, 2)  # A B B A
             if scraping:
                 scraper.stdin.write("on\n")
                 scraper.stdin.flush()
@@ -109,7 +110,7 @@ def measure_metrics(
             if scraping:
                 scraper.stdin.write("off\n")
                 scraper.stdin.flush()
-                figures.scrapes_during_reads = int(scraper.stdout.readline())
+                figures.scrapes_during_reads = int(scraper.stdout.readline())  # running total
     finally:
         scraper.stdin.write("quit\n")
         scraper.stdin.flush()
@@ -134,6 +135,6 @@ def report_lines(figures: MetricsFigures | None) -> list[str]:
         f" {ms(scraped.median)} ms while scraping every {SCRAPE_INTERVAL:g} s"
         f" ({figures.read_change * 100:+.1f} %); p95 {ms(plain.p95)} / {ms(scraped.p95)} ms",
         f"  ({len(plain.samples):,} + {len(scraped.samples):,} requests in {figures.phases}"
-        f" alternating phases, {figures.scrapes_during_reads} scrapes meanwhile)",
+        f" phases in ABBA order, {figures.scrapes_during_reads} scrapes meanwhile)",
         "",
     ]
