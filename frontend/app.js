@@ -18,6 +18,54 @@ const STATES = {
   Unknown: "unknown",
 };
 const SORTS = ["ext", "name", "status", "state", "contacts", "client", "rtt", "drift"];
+// AMI field names as responses spell them (lower-cased) → what the detail panel shows. A field
+// not listed here shows its own name.
+const LABELS = {
+  objecttype: "Type",
+  objectname: "Name",
+  devicestate: "Device state",
+  activechannels: "Active channels",
+  context: "Context",
+  callerid: "Caller ID",
+  transport: "Transport",
+  aor: "AOR",
+  aors: "AORs",
+  auth: "Auth",
+  auths: "Auths",
+  outboundauth: "Outbound auth",
+  outboundauths: "Outbound auths",
+  contacts: "Contacts",
+  allow: "Codecs",
+  directmedia: "Direct media",
+  mailboxes: "Mailboxes",
+  setvar: "Channel variables",
+  username: "Username",
+  authtype: "Auth type",
+  password: "Password",
+  md5cred: "MD5 credentials",
+  realm: "Realm",
+  maxcontacts: "Max contacts",
+  contactsregistered: "Contacts registered",
+  totalcontacts: "Total contacts",
+  endpointname: "Endpoint",
+  qualifyfrequency: "Qualify frequency (s)",
+  qualifytimeout: "Qualify timeout (s)",
+  removeexisting: "Remove existing",
+  defaultexpiration: "Default expiration (s)",
+  uri: "URI",
+  status: "Status",
+  useragent: "User agent",
+  viaaddress: "Via address",
+  roundtripusec: "Round-trip time",
+  regexpire: "Registration expires",
+  callid: "Call-ID",
+  id: "ID",
+};
+const NO_QUALIFY_HELP =
+  "Not qualified: Asterisk sends this contact no OPTIONS (qualify_frequency = 0), so there is " +
+  "no round-trip time, and it stays online until its registration expires even if the phone " +
+  "is gone. This is Asterisk's own view; set qualify_frequency on the AOR to notice a vanished " +
+  "phone sooner.";
 const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
 
 const $ = (id) => document.getElementById(id);
@@ -30,7 +78,7 @@ const apiUrl = (path) => new URL(path, API).href;
 const state = {
   token: null,
   rows: new Map(), // extension -> row of GET /endpoints
-  envelope: { ami_connected: true, stale_since: null, config_error: null },
+  envelope: { ami_connected: true, synced: true, stale_since: null, config_error: null },
   etag: null,
   lastUpdate: null,
   view: { q: "", status: "", sort: "ext", dir: "asc", page: 1, ext: "" },
@@ -83,6 +131,25 @@ function contactAddress(contact) {
   if (contact.viaaddress) return contact.viaaddress;
   const match = /^sips?:(?:[^@;]*@)?([^;>]+)/.exec(contact.uri || "");
   return match ? match[1] : "";
+}
+
+function label(key) {
+  return LABELS[key] ?? key;
+}
+
+function expiresAt(regexpire) {
+  const seconds = Number(regexpire);
+  if (!regexpire || !Number.isFinite(seconds) || seconds <= 0) return null;
+  return new Date(seconds * 1000);
+}
+
+function unqualified(contact) {
+  return contact.status === "NonQualified" || contact.roundtripusec === "N/A";
+}
+
+function noQualifyTitle(contact) {
+  const at = expiresAt(contact?.regexpire);
+  return at ? `${NO_QUALIFY_HELP} Registration expires at ${clock(at)}.` : NO_QUALIFY_HELP;
 }
 
 function rttMs(contact) {
@@ -327,6 +394,7 @@ function countdown(seconds) {
 function setEnvelope(envelope) {
   state.envelope = {
     ami_connected: envelope.ami_connected,
+    synced: envelope.synced !== false,
     stale_since: envelope.stale_since ?? null,
     config_error: envelope.config_error ?? null,
   };
@@ -365,7 +433,12 @@ function renderSummary() {
   const env = state.envelope;
   const since = env.stale_since ? clock(new Date(env.stale_since)) : "?";
   const ami = $("ami-state");
-  ami.textContent = env.ami_connected ? "connected" : `reconnecting since ${since}`;
+  const never = !env.ami_connected && !env.synced;
+  ami.textContent = env.ami_connected
+    ? "connected"
+    : never
+      ? "not reached yet"
+      : `reconnecting since ${since}`;
   ami.className = env.ami_connected ? "ok" : "bad";
   $("last-update").textContent = state.lastUpdate ? clock(state.lastUpdate) : "–";
 
@@ -373,7 +446,9 @@ function renderSummary() {
   amiBanner.hidden = env.ami_connected !== false;
   amiBanner.textContent = env.ami_connected
     ? ""
-    : `Asterisk connection lost — states as of ${since}; reconnecting.`;
+    : never
+      ? "Asterisk not reached yet — states unknown; extensions shown as pjsip.conf defines them. Retrying."
+      : `Asterisk connection lost — states as of ${since}; reconnecting.`;
   const configBanner = $("config-banner");
   configBanner.hidden = !env.config_error;
   configBanner.textContent = env.config_error
@@ -447,14 +522,37 @@ function rowElement(row) {
       contact ? el("span", { class: "addr", text: contactAddress(contact) + more }) : "—",
       contact?.useragent ? el("span", { class: "ua", text: contact.useragent }) : null,
     ),
-    el("td", { "data-label": "RTT", text: contact ? (rtt == null ? "N/A" : `${rtt.toFixed(1)} ms`) : "—" }),
     el(
       "td",
-      { "data-label": "Drift" },
+      { "data-label": "RTT" },
+      !contact
+        ? "—"
+        : rtt == null
+          ? el("span", { class: "hint", title: noQualifyTitle(contact), text: "N/A" })
+          : `${rtt.toFixed(1)} ms`,
+    ),
+    el(
+      "td",
+      { "data-label": "Drift", class: "drift" },
       ...drift(row).map(([text, kind]) => el("span", { class: `mark mark-${kind}`, text })),
     ),
   );
   return tr;
+}
+
+// The Drift column and its legend show only while some row drifts.
+function renderDrift() {
+  const marks = new Set();
+  for (const row of state.rows.values()) {
+    for (const [text] of drift(row)) marks.add(text);
+  }
+  const shown = marks.size > 0;
+  $("table").classList.toggle("no-drift", !shown);
+  const legend = $("drift-legend");
+  legend.hidden = !shown;
+  for (const item of legend.querySelectorAll("[data-mark]")) {
+    item.hidden = !marks.has(item.dataset.mark);
+  }
 }
 
 function renderBoard() {
@@ -482,6 +580,7 @@ function renderBoard() {
   $("prev").disabled = view.page <= 1;
   $("next").disabled = view.page >= pages;
   $("board").querySelector(".pager").hidden = pages <= 1;
+  renderDrift();
 
   for (const th of document.querySelectorAll("thead th[data-sort]")) {
     const active = th.dataset.sort === view.sort;
@@ -509,8 +608,10 @@ function changeView(patch) {
 
 // ---------------------------------------------------------------- detail panel
 
-function kvTable(title, object) {
-  const section = el("section", { class: "kv" }, el("h3", { text: title }));
+// ``readable``: AMI fields get labels (``maxcontacts`` → "Max contacts", the field name as a
+// tooltip); pjsip.conf options keep their own names, as they are written in the file.
+function kvTable(title, object, { readable = true } = {}) {
+  const section = el("section", { class: readable ? "kv" : "kv raw" }, el("h3", { text: title }));
   if (!object) {
     section.append(el("p", { class: "muted", text: "none" }));
     return section;
@@ -518,18 +619,26 @@ function kvTable(title, object) {
   const table = el("table");
   const tbody = el("tbody");
   for (const [key, value] of Object.entries(object)) {
-    tbody.append(
-      el(
-        "tr",
-        {},
-        el("th", { scope: "row", text: key }),
-        el("td", { text: value == null ? "" : String(value) }),
-      ),
-    );
+    const th = readable
+      ? el("th", { scope: "row", title: key, text: label(key) })
+      : el("th", { scope: "row", text: key });
+    tbody.append(el("tr", {}, th, el("td", { text: shownValue(key, value) })));
   }
   table.append(tbody);
   section.append(table);
   return section;
+}
+
+function shownValue(key, value) {
+  if (value == null) return "";
+  if (key === "regexpire") {
+    const at = expiresAt(value);
+    return at ? `${at.toLocaleString()} (${value})` : String(value);
+  }
+  if (key === "roundtripusec" && value !== "N/A" && Number.isFinite(Number(value))) {
+    return `${(Number(value) / 1000).toFixed(1)} ms`;
+  }
+  return String(value);
 }
 
 function listTables(title, items) {
@@ -537,23 +646,22 @@ function listTables(title, items) {
   return items.map((item, i) => kvTable(items.length > 1 ? `${title} ${i + 1}` : title, item));
 }
 
+// One label/value table per contact: a wide table with a column per field would not fit the
+// panel.
 function contactsTable(contacts) {
-  const section = el("section", { class: "kv" }, el("h3", { text: "Contacts" }));
+  const section = el("section", { class: "kv contacts" }, el("h3", { text: "Contacts" }));
   if (!contacts?.length) {
     section.append(el("p", { class: "muted", text: "No contact registered." }));
     return section;
   }
-  const keys = [...new Set(contacts.flatMap((c) => Object.keys(c)))];
-  const wrap = el("div", { class: "scroll-x" });
-  const table = el("table");
-  table.append(el("thead", {}, el("tr", {}, ...keys.map((k) => el("th", { scope: "col", text: k })))));
-  const tbody = el("tbody");
-  for (const contact of contacts) {
-    tbody.append(el("tr", {}, ...keys.map((k) => el("td", { text: String(contact[k] ?? "") }))));
+  if (contacts.some(unqualified)) {
+    section.append(el("p", { class: "note", role: "note", text: NO_QUALIFY_HELP }));
   }
-  table.append(tbody);
-  wrap.append(table);
-  section.append(wrap);
+  contacts.forEach((contact, i) => {
+    const part = kvTable(contacts.length > 1 ? `Contact ${i + 1}` : "Contact", contact);
+    part.querySelector("h3").className = "sub";
+    section.append(...part.children);
+  });
   return section;
 }
 
@@ -585,7 +693,7 @@ async function loadDetail() {
     parts.push(el("p", { class: "error", role: "alert", text: `Endpoint: ${detail.reason.message}` }));
   }
   if (config.status === "fulfilled") {
-    parts.push(kvTable("Configuration (pjsip.conf)", config.value.body.config));
+    parts.push(kvTable("Configuration (pjsip.conf)", config.value.body.config, { readable: false }));
   } else {
     parts.push(el("p", { class: "error", role: "alert", text: `Configuration: ${config.reason.message}` }));
   }

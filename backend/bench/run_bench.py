@@ -10,6 +10,7 @@ Settings (environment):
   BENCH_POLL_SECONDS     duration of the 304-share polling client (default 20)
   BENCH_KEEP_LOGS        keep the service log directory (default: removed on success)
   BENCH_SERVICE_DIR      a backend/ directory whose src/main.py to run instead (e.g. a patched copy)
+  BENCH_EDGE_SAMPLES     timed GET /endpoints/{ext} pairs, edge limits on vs off (default 1000)
 
 For every N it boots a lab Asterisk with N endpoints (non-ASCII caller IDs), starts the real
 service (``python src/main.py``) with its AMI traffic going through a counting proxy, waits for the
@@ -29,6 +30,7 @@ import random
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import history_bench
+from bench import document_bench, edge_cost, history_bench, manage_bench
 from bench.amiproxy import AmiCountingProxy, LoopThread
 from bench.client import (
     CLIENT_DESCRIPTION,
@@ -304,6 +306,8 @@ class Result:
     refresh_visible: float = 0.0
     refresh_actions: Counter[str] = field(default_factory=Counter)
     storm: StormResult | None = None
+    manage: manage_bench.ManageResult | None = None
+    edge: edge_cost.EdgeCost | None = None
     wall: float = 0.0
     metrics: MetricsFigures | None = None
 
@@ -555,6 +559,8 @@ def run_one(n: int, loop: LoopThread, floor: FloorServer, *, storm: bool = False
             loop, floor, service=service, lab=lab, proxy=proxy, result=result, names=names
         )
         if storm:
+            progress(f"N={n}: managing endpoints (PATCH, create, import of 1,000)")
+            result.manage = manage_bench.run(service.base, TOKEN, lab, proxy, str(FIRST + 1))
             phones = [str(FIRST + i) for i in range(min(n, STORM_PHONES))]
             progress(f"N={n}: registration storm of {len(phones)} phones")
             result.storm = registration_storm(loop, service.base, TOKEN, lab.sip_port, phones)
@@ -588,6 +594,11 @@ def measure_running(
     targeted_refresh(service, lab, proxy, result, names)
     progress(f"N={n}: the seed's naive approach (PJSIPShowEndpoint x {n})")
     asyncio.run(naive(lab, [str(FIRST + i) for i in range(n)], result))
+    progress(f"N={n}: the HTTP edge's limits: two fresh services, with and without them")
+    edge_env = {**service.env, "ISPBX_AMI_PORT": str(lab.ami_port)}
+    exts = [str(FIRST + i) for i in range(n)]
+    with no_gc():
+        result.edge = edge_cost.measure(edge_env, TOKEN, exts, service.log_path.parent)
     progress(f"N={n}: GET /metrics, and the read path while scraping every 5 s")
     result.metrics = measure_metrics(service.base, TOKEN, [str(FIRST + i) for i in range(n)])
 
@@ -679,6 +690,7 @@ def report(result: Result) -> list[str]:
         + ", ".join(f"{k} {v}" for k, v in sorted(r.refresh_actions.items()) if k != "Ping")
         + f"; before the targeted refresh: 5 lists + {r.endpoints:,} PJSIPShowEndpoint)",
         "",
+        *(r.manage.lines() if r.manage else []),
         *(r.storm.lines() if r.storm else []),
         "The seed's naive GET /endpoints: fresh AMI connection + PJSIPShowEndpoint per endpoint",
         f"  {r.naive_seconds:.2f} s for {r.endpoints:,} endpoints (connect+login"
@@ -686,6 +698,16 @@ def report(result: Result) -> list[str]:
         f" = {r.naive_seconds / lp.service.median:,.0f}x the service's GET /endpoints median",
         "",
     ]
+    if r.edge is not None:
+        e = r.edge
+        out += [
+            "HTTP edge limits (ispbx/edge.py) vs uvicorn's plain httptools protocol: two fresh"
+            f" services on the same lab, interleaved, {len(e.guarded.samples)} pairs",
+            f"  GET /endpoints/{{ext}} median {ms(e.guarded.median)} ms with the limits,"
+            f" {ms(e.plain.median)} ms without: {e.percent:+.1f} %"
+            f" (p95 {ms(e.guarded.p95)} vs {ms(e.plain.p95)} ms)",
+            "",
+        ]
     return out + report_lines(r.metrics)
 
 
@@ -744,6 +766,36 @@ TARGETS = [
         lambda r: 0 < without_ping(r.refresh_actions) <= 20,
     ),
     Target(
+        "PATCH one endpoint → confirmed (median)",
+        "≤ 1.0 s",
+        5000,
+        lambda r: f"{manage_median(r, 'patch'):.2f} s" if r.manage else "-",
+        lambda r: r.manage is not None and manage_median(r, "patch") <= 1.0,
+    ),
+    Target(
+        "POST create → in_asterisk in the list",
+        "≤ 1.0 s",
+        5000,
+        lambda r: f"{manage_median(r, 'create_visible'):.2f} s" if r.manage else "-",
+        lambda r: r.manage is not None and manage_median(r, "create_visible") <= 1.0,
+    ),
+    Target(
+        "import 1,000 into 5,000 (one reload)",
+        "≤ 5 s",
+        5000,
+        lambda r: f"{r.manage.import_seconds:.2f} s/{r.manage.import_reloads}" if r.manage else "-",
+        lambda r: (
+            r.manage is not None and r.manage.import_seconds <= 5.0 and r.manage.import_reloads == 1
+        ),
+    ),
+    Target(
+        "AMI actions per single-endpoint write",
+        "≤ 10",
+        5000,
+        lambda r: f"{without_ping(r.manage.actions_per_write)}" if r.manage else "-",
+        lambda r: r.manage is not None and without_ping(r.manage.actions_per_write) <= 10,
+    ),
+    Target(
         "storm: every registration recorded",
         "all",
         None,
@@ -758,6 +810,13 @@ TARGETS = [
         lambda r: r.storm is None or storm_ratio(r) <= 2.0,
     ),
     Target(
+        "GET /endpoints/{ext}: cost of edge limits",
+        "≤ +10 %",
+        None,
+        lambda r: f"{r.edge.percent:+.1f} %" if r.edge else "-",
+        lambda r: r.edge is not None and r.edge.percent <= 10.0,
+    ),
+    Target(
         "service RSS after prefetch",
         "≤ 150 MB",
         10000,
@@ -765,6 +824,11 @@ TARGETS = [
         lambda r: r.rss_kb / 1024 <= 150,
     ),
 ]
+
+
+def manage_median(result: Result, figure: str) -> float:
+    values: list[float] = getattr(result.manage, figure, [])
+    return statistics.median(values) if values else 0.0
 
 
 def storm_ratio(result: Result) -> float:
@@ -845,6 +909,8 @@ def main() -> int:
             results.append(run_one(n, loop, floor, storm=n == storm_at))
         progress("history database: 1,000,000 events (SQLite)")
         history_lines = history_bench.run()
+        progress("config document: parse + edit + render of 10,000 endpoints")
+        history_lines += ["", *document_bench.run()]
     except KeyboardInterrupt:
         print("bench: interrupted; lab and service stopped", file=sys.stderr)
         return 130

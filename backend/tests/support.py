@@ -35,6 +35,7 @@ class ServiceProcess:
             "ISPBX_API_TOKENS": TEST_TOKENS,
             "ISPBX_TOKEN_FILE": str(log_path.parent / "admin-token"),
             "ISPBX_DATABASE_URL": f"sqlite+aiosqlite:///{log_path.parent / 'ispbx.db'}",
+            "ISPBX_STATE_DIR": str(log_path.parent / "state"),
             **env,
         }
         self.log_path = log_path
@@ -49,7 +50,11 @@ class ServiceProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        wait_for(lambda: self.get("/").status_code == 200, timeout, "the service to answer")
+        try:
+            wait_for(lambda: self.get("/").status_code == 200, timeout, "the service to answer")
+        except AssertionError:
+            self.stop()  # a service that never answered must not outlive the test
+            raise
         return self
 
     def get(self, path: str, token: str | None = ADMIN_TOKEN, **kwargs: Any) -> httpx.Response:

@@ -12,12 +12,14 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ispbx import __version__
-from ispbx.api import endpoints, events, history, metrics, system
+from ispbx.api import endpoints, events, history, manage, meta, metrics, system
 from ispbx.api.dependencies import BEARER_SCHEME
-from ispbx.api.errors import ApiError, api_error_handler
+from ispbx.api.errors import ApiError, api_error_handler, method_not_allowed_handler
 from ispbx.api.ui import mount_ui
 from ispbx.metrics.exporter import MetricsExporter
 from ispbx.metrics.http import HttpMetricsMiddleware, HttpStats
@@ -49,11 +51,18 @@ def create_app(settings: Settings, fields: DetailFields | None = None) -> FastAP
         description="Live state and configuration of Asterisk PJSIP extensions.",
         lifespan=lifespan,
         redoc_url=None,
+        generate_unique_id_function=operation_id,
+        # Starlette's trailing-slash redirect builds an absolute URL from the Host header
+        # (Host: evil.example → Location: http://evil.example/health): no such redirects.
+        redirect_slashes=False,
     )
     add_bearer_scheme(app)
     app.add_exception_handler(ApiError, api_error_handler)
+    app.add_exception_handler(StarletteHTTPException, method_not_allowed_handler)
     app.include_router(system.router)
+    app.include_router(meta.router)
     app.include_router(history.router)  # before endpoints: its /{rest:path} catches the rest
+    app.include_router(manage.router)
     app.include_router(endpoints.router)
     app.include_router(events.router)
     app.include_router(metrics.router)
@@ -62,12 +71,26 @@ def create_app(settings: Settings, fields: DetailFields | None = None) -> FastAP
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origin_list,
-            allow_methods=["GET"],
-            allow_headers=["Authorization", "If-None-Match", "Last-Event-ID"],
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "If-Match",
+                "If-None-Match",
+                "Last-Event-ID",
+            ],
             expose_headers=["ETag"],
         )
     app.add_middleware(HttpMetricsMiddleware, stats=http_stats)  # outermost: sees every request
     return app
+
+
+def operation_id(route: APIRoute) -> str:
+    """OpenAPI operation ids are the route functions' names (``list_endpoints``, ``get_endpoint``,
+    ``stream_events`` …), so generated clients get stable method names. Every route added later
+    (history, management, metrics …) follows the scheme by itself: name its function verb_noun,
+    unique across the app (FastAPI warns about a duplicate id)."""
+    return route.name
 
 
 def add_bearer_scheme(app: FastAPI) -> None:

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import unquote_plus
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-TOKEN_PARAM = re.compile(r"(?i)([?&](?:token|access_token)=)[^&\s]*")
+QUERY_PARAM = re.compile(r"([?&])([^=&\s#]*)=([^&\s#]*)")
+MASK = "********"
 
 
 def strip_query_secrets(text: str) -> str:
-    return TOKEN_PARAM.sub(r"\1********", text)
+    """Mask the value of every query parameter whose name, decoded as the app decodes it
+    (``%74oken`` is ``token``), mentions a token; the raw spelling of the name is kept."""
+
+    def mask(match: re.Match[str]) -> str:
+        if "token" not in unquote_plus(match.group(2)).lower():
+            return match.group(0)
+        return f"{match.group(1)}{match.group(2)}={MASK}"
+
+    return QUERY_PARAM.sub(mask, text)
 
 
 class QuerySecretFilter(logging.Filter):

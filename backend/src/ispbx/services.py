@@ -38,7 +38,7 @@ class Services:
             config.id: Pbx(
                 config,
                 fields,
-                history.recorder,
+                history,
                 flap_changes=settings.flap_changes,
                 flap_window=timedelta(minutes=settings.flap_minutes),
             )

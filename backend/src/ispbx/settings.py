@@ -43,9 +43,16 @@ INI_KEYS: dict[str, tuple[str, str]] = {
     "cors_origins": ("api", "cors_origins"),
     "frontend_dir": ("http", "frontend_dir"),
     "database_url": ("history", "database_url"),
+    "managed_conf": ("pjsip", "managed_conf"),
+    "state_dir": ("service", "state_dir"),
     "history_days": ("history", "days"),
     "flap_changes": ("history", "flap_changes"),
     "flap_minutes": ("history", "flap_minutes"),
+    "http_max_header_bytes": ("http", "max_header_bytes"),
+    "http_header_timeout": ("http", "header_timeout"),
+    "http_keepalive_timeout": ("http", "keepalive_timeout"),
+    "http_max_connections": ("http", "max_connections"),
+    "http_max_event_streams": ("http", "max_event_streams"),
 }
 LOOPBACK_HOSTS = ("localhost", "::1")
 
@@ -114,8 +121,28 @@ class Settings(BaseSettings):
         default_factory=lambda: f"sqlite+aiosqlite:///{default_state_dir() / 'ispbx.db'}"
     )
     history_days: int = Field(default=90, ge=1, le=36500)
+    managed_conf: str = "pjsip_ispbx.conf"
+    state_dir: Path = Field(default_factory=default_state_dir)
     flap_changes: int = Field(default=4, ge=2, le=1000)
     flap_minutes: float = Field(default=10.0, gt=0, le=1440)
+
+    @field_validator("managed_conf")
+    @classmethod
+    def _valid_managed_conf(cls, value: str) -> str:
+        path = Path(value.strip())
+        if not value.strip() or path.is_absolute() or ".." in path.parts or path.suffix != ".conf":
+            example = "e.g. pjsip_ispbx.conf"
+            raise ValueError(
+                f"must be a .conf file name beside pjsip.conf ({example}), not {value!r}"
+            )
+        return str(path)
+
+    # The HTTP edge (ispbx.edge): what a client may hold before its token is checked.
+    http_max_header_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024)
+    http_header_timeout: float = Field(10.0, gt=0, le=60)
+    http_keepalive_timeout: int = Field(5, ge=1, le=300)
+    http_max_connections: int = Field(1000, ge=10, le=1_000_000)
+    http_max_event_streams: int = Field(500, ge=1)
 
     @field_validator("ami_port", "http_port", mode="before")
     @classmethod
@@ -148,6 +175,15 @@ class Settings(BaseSettings):
     def _auth_off_only_on_loopback(self) -> Settings:
         if not self.auth and not is_loopback(self.http_host):
             raise ValueError("off is only allowed when ISPBX_HTTP_HOST is a loopback address")
+        return self
+
+    @model_validator(mode="after")
+    def _streams_leave_room(self) -> Settings:
+        if self.http_max_event_streams >= self.http_max_connections:
+            raise ValueError(
+                "http_max_event_streams: must be below ISPBX_HTTP_MAX_CONNECTIONS "
+                f"({self.http_max_connections}), so other requests still get a connection"
+            )
         return self
 
     @property
@@ -197,7 +233,16 @@ class Settings(BaseSettings):
     def pbxes(self) -> list[PbxSettings]:
         """The Asterisk servers to watch: today one, ``default``, from the top-level settings."""
         target = AmiTarget(self.ami_host, self.ami_port, self.ami_username, self.ami_secret)
-        return [PbxSettings("default", target, self.pjsip_conf_path)]
+        conf = self.pjsip_conf_path
+        return [
+            PbxSettings(
+                "default",
+                target,
+                conf,
+                managed_conf=conf.parent / self.managed_conf,
+                journal=self.state_dir / "write-journal-default.json",
+            )
+        ]
 
 
 @dataclass(frozen=True)
@@ -207,6 +252,8 @@ class PbxSettings:
     id: str
     ami: AmiTarget
     pjsip_conf: Path
+    managed_conf: Path  # where created endpoints go (an #include of pjsip.conf)
+    journal: Path  # the previous contents of files while a write is under way
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -235,12 +282,18 @@ def env_values(env: Mapping[str, str]) -> dict[str, str]:
 
 def _one_line(exc: ValidationError, env: Mapping[str, str]) -> str:
     error = exc.errors()[0]
-    field = str(error["loc"][0]) if error["loc"] else "auth"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["loc"]:
+        field = str(error["loc"][0])
+    else:  # a model validator: its message starts with "<field>: " (or it is about auth)
+        named, sep, rest = message.partition(": ")
+        field, message = (
+            (named, rest) if sep and named in Settings.model_fields else ("auth", message)
+        )
     env_name = f"{ENV_PREFIX}{field.upper()}"
     if env_name in env or field not in INI_KEYS:
         where = env_name
     else:
         section, option = INI_KEYS[field]
         where = f"{env.get(f'{ENV_PREFIX}CONFIG') or BUNDLED_INI} [{section}] {option}"
-    message = str(error["msg"]).removeprefix("Value error, ")
     return f"{where}: {message}"

@@ -313,6 +313,21 @@ class Lab:
                 os.killpg(pid, signal.SIGKILL)
             _wait_gone(pid, 5)
 
+    def pause(self) -> None:
+        """Freeze Asterisk (SIGSTOP to its whole process group), as a hung server would be: its
+        sockets stay open, the kernel still accepts connections, nothing answers."""
+        pid = self.running_pid()
+        if pid is None:
+            raise LabUnavailable(f"lab {self.name!r} is not running")
+        os.killpg(pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused Asterisk run again (SIGCONT)."""
+        pid = self.running_pid()
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGCONT)
+
     def remove(self) -> None:
         self.stop()
         shutil.rmtree(self.home, ignore_errors=True)

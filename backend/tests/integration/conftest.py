@@ -68,6 +68,8 @@ def running_service(
     key = "prefetch_seconds" if prefetched else "sync_seconds"
     try:
         wait_for(lambda: process.get("/health").json()["inventory"][key] is not None, 60, key)
+        # The list is rebuilt a debounce (≤ 0.12 s) after the sync: wait until it shows it.
+        wait_for(lambda: process.get("/endpoints").json()["synced"], 5, "the list after the sync")
         yield process
     finally:
         process.stop()

@@ -92,10 +92,20 @@ class DemoRun:
         return None
 
     def kill(self) -> None:
+        """Stop the demo and what it started; the service runs in a session of its own, so a
+        SIGKILL to the demo's group alone would leave it running."""
         if self.pid and self.exit_status is None:
+            children = child_pids(self.pid)
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.pid, signal.SIGKILL)
-            self.wait_exit(5)
+                os.kill(self.pid, signal.SIGTERM)  # the demo stops its service, phones and lab
+            if self.wait_exit(8) is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.pid, signal.SIGKILL)
+                self.wait_exit(5)
+            for child in children:
+                if alive(child):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(child, signal.SIGKILL)
         if self._reader is not None:
             self._reader.join(2)
         with contextlib.suppress(OSError):

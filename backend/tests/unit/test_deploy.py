@@ -49,10 +49,18 @@ def test_backend_environment_names_are_real_settings() -> None:
     assert env["ISPBX_PJSIP_CONF"] == "/etc/asterisk/pjsip.conf"
 
 
-def test_backend_reads_pjsip_conf_read_only_from_the_asterisk_volume() -> None:
+def test_backend_shares_the_asterisk_config_volume_writable_to_manage_endpoints() -> None:
+    """The write path edits pjsip.conf in place and renames temp files in its directory."""
     services = compose()["services"]
     asterisk_volume = services["asterisk"]["volumes"][0].split(":")[0]
-    assert f"{asterisk_volume}:/etc/asterisk:ro" in services["backend"]["volumes"]
+    assert f"{asterisk_volume}:/etc/asterisk" in services["backend"]["volumes"]
+    assert services["backend"]["environment"]["ISPBX_MANAGED_CONF"] == "pjsip_ispbx.conf"
+
+
+def test_systemd_unit_may_write_the_asterisk_config_directory_only() -> None:
+    unit = (REPO / "deploy" / "systemd" / "ispbx.service").read_text()
+    assert "ReadWritePaths=/etc/asterisk\n" in unit
+    assert "ProtectSystem=strict" in unit  # everything else stays read-only
 
 
 def test_backend_image_runs_as_non_root() -> None:

@@ -21,6 +21,10 @@ TOKEN = "s3cr3t-token-value-0001"  # test credential
         f"/events?TOKEN={TOKEN}",
         f"/events?access_token={TOKEN}",
         f"/endpoints?token={TOKEN}&token={TOKEN}",
+        f"/events?%74oken={TOKEN}",  # the name percent-encoded: the app decodes it to "token"
+        f"/events?q=1&%54%4F%4B%45%4E={TOKEN}",
+        f"/events?tok%65n={TOKEN}&q=1",
+        f"/events?refresh_token={TOKEN}",
     ],
 )
 def test_token_query_parameters_are_masked(path: str) -> None:

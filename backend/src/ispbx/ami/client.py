@@ -24,6 +24,7 @@ import codecs
 import logging
 import re
 import sys
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -58,7 +59,10 @@ class AmiError(Exception):
 
 
 class AmiTimeout(AmiError):
-    """No reply (or no connection) within the timeout."""
+    """No reply (or no connection) within the timeout. ``answered_tcp``: the TCP connection was
+    open (Asterisk's kernel accepted it) but Asterisk itself said nothing, e.g. it is hung."""
+
+    answered_tcp = False
 
 
 class AmiDisconnected(AmiError):
@@ -225,6 +229,7 @@ class _AmiProtocol(AMIProtocol):  # type: ignore[misc]
         self._headers: list[tuple[str, str]] = []
         self._first_line = True
         self.lost = asyncio.Event()
+        self.last_received = time.monotonic()
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
@@ -233,6 +238,7 @@ class _AmiProtocol(AMIProtocol):  # type: ignore[misc]
         self.log = logger
 
     def data_received(self, data: bytes) -> None:
+        self.last_received = time.monotonic()  # any traffic means Asterisk is alive
         self._text += self._decoder.decode(data)
         *lines, self._text = self._text.split("\r\n")
         for line in lines:
@@ -328,6 +334,12 @@ class AmiClient:
         return self._logged_in and self._transport_open()
 
     @property
+    def silent_for(self) -> float:
+        """Seconds since Asterisk last sent anything on this connection."""
+        protocol = self._protocol
+        return 0.0 if protocol is None else time.monotonic() - protocol.last_received
+
+    @property
     def close_reason(self) -> str | None:
         """Why the last connection ended (``None`` while connected or never connected)."""
         return self._close_reason
@@ -353,10 +365,13 @@ class AmiClient:
                 await self._open()
                 await self._login()
         except TimeoutError:
+            tcp_open = self._transport_open()
             self.abort("connect timed out")
-            raise AmiTimeout(
+            error = AmiTimeout(
                 f"no connection/login within {self.connect_timeout:g} s ({self.address})"
-            ) from None
+            )
+            error.answered_tcp = tcp_open
+            raise error from None
         except BaseException:
             self.abort("connect failed")
             raise

@@ -4,9 +4,20 @@ One background task (``start()``) loops forever: connect a fresh ``AmiClient``; 
 the error in ``state`` and retry after an exponential backoff with jitter (0.2 s, 0.4 s, 0.8 s …,
 held at 4 s for the first two minutes so that an outage of up to a minute ends in a session back
 within 5 s, then doubling on to the 30 s cap; reset after each successful login). While connected
-it pings every ``ping_interval`` seconds and treats a missing or wrong Pong as a dead peer, and
-it runs the async login hooks (awaited, in registration order, in a task of their own so that a
-hook never delays noticing a dropped connection).
+it keeps the connection alive (below) and runs the async login hooks (awaited, in registration
+order, in a task of their own so that a hook never delays noticing a dropped connection).
+
+Keepalive: *any* bytes from Asterisk count as a sign of life, not only a Pong. A hung Asterisk
+(``kill -STOP``, a deadlock) keeps its TCP connection open and simply goes quiet, while a slow but
+alive one is never quiet for long: a big list (PJSIPShowContacts at 10,000 endpoints takes ~1.5 s)
+streams its items as it goes, and events flow between actions. So the session sends a Ping once
+nothing has arrived for ``ping_interval`` (1 s) and drops the connection as "not answering" once
+nothing at all has arrived for ``silence_timeout`` (3 s): a Ping queued behind a long list is
+answered late, but the list's own items keep the connection counted alive meanwhile. A hung
+Asterisk is noticed within ~3 s (then ``/health`` says so and the envelope goes stale), a reply
+other than ``Ping: Pong`` drops the connection at once. :attr:`AmiSession.answering` is false as
+soon as a Ping has waited ``ping_interval / 2`` without any traffic, so a request need not wait
+for an action that a quiet Asterisk will not answer.
 
 A login hook that raises is logged and the session stays up: the connection itself is fine, and
 dropping it would make a hook bug turn into a reconnect storm.
@@ -52,7 +63,10 @@ def describe_connect_error(exc: BaseException, address: str) -> str:
     if isinstance(exc, AmiAuthError):
         return "authentication failed"
     if isinstance(exc, AmiTimeout):
-        return f"timed out connecting ({address})"
+        what = (
+            "not answering: no reply to the login" if exc.answered_tcp else "timed out connecting"
+        )
+        return f"{what} ({address})"
     if isinstance(exc, AmiDisconnected):
         return f"connection closed during login ({address})"
     if isinstance(exc, ConnectionRefusedError):
@@ -94,6 +108,15 @@ class AmiSession:
     @property
     def state(self) -> AmiState:
         return self._state
+
+    @property
+    def answering(self) -> bool:
+        """Connected, and Asterisk has not been quiet for longer than a Ping's round trip should
+        take: an action sent now is likely to be answered soon."""
+        client = self.client
+        if client is None:
+            return False
+        return client.silent_for < self.target.ping_interval * 1.5
 
     @property
     def client(self) -> AmiClient | None:
@@ -193,16 +216,31 @@ class AmiSession:
         self._set_state(connected=False, last_error=reason)
 
     async def _keepalive(self, client: AmiClient) -> None:
-        interval = self.target.ping_interval
-        while client.connected:
-            await asyncio.sleep(interval)
-            try:
-                await client.ping(timeout=interval)
-            except AmiDisconnected:
-                return
-            except AmiError as exc:
-                client.abort(f"keepalive failed: {exc}")
-                return
+        """Ping when Asterisk has been quiet for ``ping_interval``; drop the connection when it
+        has been quiet for ``silence_timeout`` (see the module docstring)."""
+        interval, limit = self.target.ping_interval, self.target.silence_timeout
+        ping: asyncio.Task[None] | None = None
+        try:
+            while client.connected:
+                silent = client.silent_for
+                if silent >= limit:
+                    client.abort(f"not answering: nothing received for {silent:.1f} s")
+                    return
+                if silent >= interval and (ping is None or ping.done()):
+                    ping = asyncio.create_task(self._ping(client, limit), name="ami-ping")
+                wait = interval - silent if silent < interval else limit - silent
+                await asyncio.sleep(max(wait, 0.01))
+        finally:
+            await cancel_and_wait(ping, timeout=HELPER_STOP_TIMEOUT)
+
+    @staticmethod
+    async def _ping(client: AmiClient, timeout: float) -> None:  # noqa: ASYNC109
+        try:
+            await client.ping(timeout=timeout)
+        except (AmiDisconnected, AmiTimeout):
+            return  # gone, or quiet: the silence check decides
+        except AmiError as exc:
+            client.abort(f"keepalive failed: {exc}")
 
     def _log_retry(self, delay: float) -> None:
         """One warning per backoff step (and per new error), never a traceback."""

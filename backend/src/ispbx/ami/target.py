@@ -13,7 +13,8 @@ class AmiTarget:
     secret: str = field(repr=False)
     connect_timeout: float = 5.0
     action_timeout: float = 5.0
-    ping_interval: float = 10.0
+    ping_interval: float = 1.0  # Ping after this long without traffic from Asterisk
+    silence_timeout: float = 3.0  # drop the connection after this long without any traffic
     backoff_initial: float = 0.2
     backoff_cap: float = 30.0
 

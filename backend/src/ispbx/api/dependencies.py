@@ -57,11 +57,11 @@ class Caller:
 def _authenticated(request: Request, token: str | None) -> Caller:
     services: Services = request.app.state.services
     if not services.settings.auth:
-        return Caller(services, Principal("admin"))
-    role = services.tokens.role_of(token) if token else None
-    if role is None:
+        return Caller(services, Principal("admin", "admin (auth off)"))
+    principal = services.tokens.principal_of(token) if token else None
+    if principal is None:
         raise Unauthorized()
-    return Caller(services, Principal(role))
+    return Caller(services, principal)
 
 
 def _caller(request: Request, token: str | None) -> Caller:

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
 
 from ispbx.api.dependencies import SECURED, StreamCallerDep
+from ispbx.api.errors import TooManyStreams
 from ispbx.api.output import visible_to
 from ispbx.api.schemas import ErrorDetail
 from ispbx.pbx.snapshot import FeedEvent, ListPublisher
@@ -71,23 +72,50 @@ async def stream(
         unsubscribe()
 
 
+EVENT_TYPES = """Server-sent events (`text/event-stream`), each with an `id:` (send the last one
+back in `Last-Event-ID` to resume) and `data:` one JSON object:
+
+- `endpoint`: a row of `GET /endpoints` that changed (`EndpointSummary`);
+- `removed`: `{"extension": "…"}`, an endpoint that is gone;
+- `status`: the envelope (`ami_connected`, `synced`, `stale_since`, `config_error`) changed;
+- `reset`: `{"last_id": N}`, the events missed are no longer kept: fetch `GET /endpoints` again.
+
+A `: keepalive` comment line comes every 15 s."""
+STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": EVENT_TYPES,
+        "content": {
+            "text/event-stream": {
+                "schema": {"type": "string"},
+                "example": 'id: 17\nevent: endpoint\ndata: {"extension":"101", …}\n\n',
+            }
+        },
+    },
+    401: {"model": ErrorDetail, "description": "no or unknown API token"},
+    503: {
+        "model": ErrorDetail,
+        "description": "too many streams open (ISPBX_HTTP_MAX_EVENT_STREAMS); see Retry-After",
+    },
+}
+
+
 @router.get(
     "/events",
     response_class=StreamingResponse,
-    responses={
-        200: {"content": {"text/event-stream": {}}, "description": "the event stream"},
-        401: {"model": ErrorDetail},
-    },
+    responses=STREAM_RESPONSES,
     openapi_extra=SECURED,
 )
-async def events(
+async def stream_events(
     caller: StreamCallerDep,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     """Endpoint changes as server-sent events (token in the header, or ``?token=`` here only)."""
     last_id = int(last_event_id) if last_event_id and EVENT_ID.fullmatch(last_event_id) else None
+    publisher = caller.pbx.publisher
+    if publisher.subscriber_count >= caller.services.settings.http_max_event_streams:
+        raise TooManyStreams()
     return StreamingResponse(
-        stream(caller.pbx.publisher, caller.principal, last_id),
+        stream(publisher, caller.principal, last_id),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

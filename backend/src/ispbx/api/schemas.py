@@ -61,8 +61,13 @@ class Health(BaseModel):
 class Envelope(BaseModel):
     status: Literal["success"] = "success"
     ami_connected: bool
+    synced: bool = Field(
+        description="Asterisk's lists were taken at least once; false: never synced, so device "
+        "states and contacts are unknown (not stale)"
+    )
     stale_since: datetime | None = Field(
-        description="set while AMI is down: the data is as of then"
+        description="set while AMI is down after a sync: the data is the last known state, as of "
+        "then; null while connected and when never synced"
     )
     config_error: str | None = Field(description="set while pjsip.conf has no good parse")
 
@@ -193,6 +198,57 @@ class AuditOut(BaseModel):
 class AuditPage(BaseModel):
     entries: list[AuditOut]
     next_cursor: str | None
+
+
+class WriteResult(BaseModel):
+    status: Literal["applied", "dry_run"]
+    operation: Literal["create", "update", "delete", "import", "revert"]
+    extensions: list[str] = Field(description="the extensions the change is about")
+    diff: dict[str, str] = Field(description="a unified diff per file it changes")
+    warnings: list[str] = Field(description="what Asterisk will complain about, file:line")
+    password: str | None = Field(description="a generated password, shown this once")
+    passwords: dict[str, str] = Field(description="generated passwords of an import")
+    kept: list[str] = Field(description="auths/AORs a delete kept because others use them")
+    version: int | None = Field(description="the config version this change made")
+    etag: str = Field(description="the file set's ETag now (send it as If-Match next time)")
+    endpoint: Endpoint | None = Field(description="the endpoint as Asterisk now has it")
+
+
+class VersionOut(BaseModel):
+    id: int
+    pbx: str
+    created_at: str
+    author: str
+    reason: str
+    paths: list[str]
+    diff: str | None = None
+
+
+class VersionList(BaseModel):
+    versions: list[VersionOut]
+    next_cursor: str | None
+
+
+class Me(BaseModel):
+    role: Literal["viewer", "admin"]
+    name: str = Field(description="the token's fingerprint, as the audit names it")
+    can_write: bool = Field(description="may use the write API")
+
+
+class OptionOut(BaseModel):
+    name: str
+    kind: str = Field(description="bool, integer, number, enum, codecs, reference, string …")
+    default: str | None
+    values: list[str] = Field(description="the allowed values of an enumeration")
+    multiple: bool = Field(description="takes several values (a list in the write API)")
+    synopsis: str
+
+
+class OptionList(BaseModel):
+    type: Literal["endpoint", "auth", "aor"]
+    asterisk_version: str = Field(description="the Asterisk whose documentation the table is")
+    options: list[OptionOut]
+    codecs: list[str] = Field(description="codec names allow/disallow take")
 
 
 class ErrorDetail(BaseModel):

@@ -24,12 +24,13 @@ router = APIRouter(tags=["service"])
 
 
 @router.get("/", response_model=Root)
-async def root() -> Root:
+async def get_root() -> Root:
+    """The service's name and version."""
     return Root(message="ISPBX Manager API", version=__version__)
 
 
 @router.get("/health", response_model=Health)
-async def health(services: ServicesDep) -> Any:
+async def get_health(services: ServicesDep) -> Any:
     """Always 200: ``degraded`` while AMI is down or pjsip.conf has no good parse.
 
     Public, so no message here ever quotes a secret (``password = …`` is masked)."""

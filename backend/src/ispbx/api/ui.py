@@ -8,6 +8,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import URL
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -43,13 +44,19 @@ class SecurityHeaders:
 
 
 class UiFiles(StaticFiles):
-    """StaticFiles whose 404s are plain responses, so they get the security headers too."""
+    """StaticFiles whose 404s are plain responses, so they get the security headers too, and whose
+    directory redirects are relative (StaticFiles builds them from the Host header)."""
 
     async def get_response(self, path: str, scope: Scope) -> Response:
         try:
-            return await super().get_response(path, scope)
+            response = await super().get_response(path, scope)
         except HTTPException as exc:
             return PlainTextResponse(str(exc.detail), status_code=exc.status_code)
+        location = response.headers.get("location")
+        if location is not None:
+            url = URL(location)
+            response.headers["location"] = url.path + (f"?{url.query}" if url.query else "")
+        return response
 
 
 def mount_ui(app: FastAPI, directory: Path) -> bool:

@@ -101,7 +101,14 @@ def _row(line: int, body: Mapping[str, Any]) -> ImportRow:
 
 
 def parse_csv(text: str) -> list[ImportRow]:
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    try:
+        return _csv_rows(reader)
+    except csv.Error as exc:
+        raise ImportFormatError(f"line {reader.line_num}: not CSV: {exc}") from None
+
+
+def _csv_rows(reader: Any) -> list[ImportRow]:
     header = next(reader, None)
     if header is None:
         raise ImportFormatError("the upload is empty")

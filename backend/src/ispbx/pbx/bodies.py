@@ -12,6 +12,7 @@ StringMap = dict[str, str]
 class EnvelopeBody(TypedDict):
     status: Literal["success"]
     ami_connected: bool
+    synced: bool
     stale_since: str | None
     config_error: str | None
 

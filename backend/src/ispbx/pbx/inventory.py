@@ -15,10 +15,11 @@ possibly all of them).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from ispbx.ami import AmiClient, AmiError, AmiMessage, AmiSession
 from ispbx.backoff import Backoff
@@ -31,9 +32,10 @@ from ispbx.pbx.state import (
     Keeper,
     Snapshot,
     device_state_word,
+    group_detail,
     split_names,
 )
-from ispbx.pbx.sync import Fingerprints, endpoints_to_refresh, take_snapshot
+from ispbx.pbx.sync import Fingerprints, endpoints_to_refresh, keep_known_contacts, take_snapshot
 from ispbx.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,8 @@ class Inventory:
         self._syncing = False
         self._buffer: list[AmiMessage] = []
         self._login_booted_pending = False
+        self._held = 0  # writers holding the reload-triggered resyncs back
+        self._held_resync = False
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -199,6 +203,7 @@ class Inventory:
         finally:
             self._login_booted_pending = False
         old, old_prints = self._state, self._fingerprints
+        keep_known_contacts(old, snapshot)
         self._state, self._fingerprints = snapshot, prints
         self._details = {k: v for k, v in self._details.items() if k in snapshot.endpoints}
         self._synced = True
@@ -228,6 +233,20 @@ class Inventory:
         for message in buffered:
             self._apply_event(message)
 
+    @contextlib.asynccontextmanager
+    async def resyncs_held(self) -> AsyncIterator[None]:
+        """While a writer reloads and reads its objects back, the resync its reload sets off
+        waits (AMI answers one action at a time: five big lists would queue before the
+        read-back); it runs as soon as the writer is done."""
+        self._held += 1
+        try:
+            yield
+        finally:
+            self._held -= 1
+            if not self._held and self._held_resync:
+                self._held_resync = False
+                self.request_sync(full=False)
+
     # -- events --------------------------------------------------------------------------------
 
     def on_event(self, message: AmiMessage) -> None:
@@ -241,7 +260,10 @@ class Inventory:
             # Status 0 is a finished reload; 4 ("in progress") and the rest change nothing.
             done = message.get("Status", "0") == "0"
             if done and ("pjsip" in module or module in {"", "all"}):
-                self.request_sync(full=False)
+                if self._held:
+                    self._held_resync = True
+                else:
+                    self.request_sync(full=False)
             return
         if self._syncing:
             self._buffer.append(message)
@@ -293,6 +315,37 @@ class Inventory:
                 contact["RoundtripUsec"] = message["RoundtripUsec"]
         self._fetcher.mark_dirty(endpoint)
         return endpoint
+
+    # -- what a write read back --------------------------------------------------------------
+
+    def accept_readback(self, name: str, items: list[AmiMessage] | None) -> None:
+        """A write just read ``name`` back from Asterisk (None: it is gone): take it now rather
+        than at the end of the resync its reload sets off, so the API shows it at once."""
+        if items is None:
+            self._state.endpoints.pop(name, None)
+            self._details.pop(name, None)
+            self._state.contacts.pop(name, None)
+            self.changes.emit({name})
+            return
+        detail = group_detail(items, self._keeper)
+        if detail is None:
+            return
+        endpoint = next(m for m in items if m.get("Event") == "EndpointDetail")
+        listing = {
+            "ObjectType": "endpoint",
+            "ObjectName": name,
+            "Transport": endpoint.get("Transport", ""),
+            "Aor": endpoint.get("Aors", ""),
+            "Auths": endpoint.get("Auth", ""),
+            "OutboundAuths": endpoint.get("OutboundAuth", ""),
+            "DeviceState": endpoint.get("DeviceState", "Unknown"),
+        }
+        self._state.endpoints[name] = self._keeper.trim("EndpointList", listing)
+        self._state.device_states.setdefault(name, listing["DeviceState"])
+        for aor in detail.aors:
+            self._state.aors[aor.get("ObjectName", "")] = aor
+        self._store_detail(name, detail)
+        self.changes.emit({name})
 
     # -- details -------------------------------------------------------------------------------
 

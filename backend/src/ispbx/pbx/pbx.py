@@ -13,8 +13,10 @@ from datetime import timedelta
 
 from ispbx.ami import AmiSession
 from ispbx.history.flapping import FlapTransition
-from ispbx.history.recorder import HistoryRecorder
+from ispbx.history.service import History
 from ispbx.listeners import Unsubscribe
+from ispbx.manage.files import Journal
+from ispbx.manage.service import ManageService
 from ispbx.metrics.pbxmetrics import PbxMetrics
 from ispbx.pbx.detail import DetailFields
 from ispbx.pbx.history import PbxHistory
@@ -34,7 +36,7 @@ class Pbx:
         self,
         config: PbxSettings,
         fields: DetailFields,
-        recorder: HistoryRecorder,
+        history: History,
         *,
         flap_changes: int = 4,
         flap_window: timedelta = timedelta(minutes=10),
@@ -46,7 +48,7 @@ class Pbx:
         self.history = PbxHistory(
             config.id,
             self.inventory,
-            recorder,
+            history.recorder,
             flap_changes=flap_changes,
             flap_window=flap_window,
         )
@@ -54,6 +56,15 @@ class Pbx:
             self.inventory, self.store, fields, self.session, self.history.flapping
         )
         self.publisher = ListPublisher(self.readmodel)
+        self.manage = ManageService(
+            config.id,
+            self.session,
+            self.store,
+            self.inventory,
+            history,
+            managed=config.managed_conf,
+            journal=Journal(config.journal),
+        )
         self.metrics = PbxMetrics(self.id, self.inventory)
         self._unsubscribe: list[Unsubscribe] = []
         self._prints: tuple[int, dict[str, Hashable]] | None = None
@@ -74,6 +85,7 @@ class Pbx:
         AMI up or down: ``session.states`` → the envelope (``ami_connected``, ``stale_since``) and
         a session event in the history.
         Flapping starts or stops: ``history.flapping_changed`` → the row and a ``flapping`` event.
+        A write applied: ``manage.applied`` → the list is rebuilt before the write answers.
         /metrics counts ContactStatus events (``session.events``, before the inventory applies
         them, so it can tell a new contact) and keeps its per-endpoint lines and online/offline
         transitions from ``inventory.changes``.
@@ -90,11 +102,14 @@ class Pbx:
             self.session.states.add(self.publisher.envelope_changed),
             self.session.states.add(self.history.ami_state),
             self.history.flapping_changed.add(self._flapping_changed),
+            # a write answers once the list shows it (read your writes)
+            self.manage.applied.add(lambda _outcome: self.publisher.rebuild_now()),
             self.inventory.changes.add(self.metrics.endpoints_changed),
         ]
 
     async def start(self) -> None:
         self._unsubscribe = self._wire()
+        await self.manage.recover()  # a write cut short by a crash is undone before reading
         await self.store.reload()
         self.publisher.start()
         self.store.start()

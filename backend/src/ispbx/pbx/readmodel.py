@@ -98,11 +98,15 @@ class ReadModel:
     # -- common --------------------------------------------------------------------------------
 
     def envelope(self) -> EnvelopeBody:
+        """``stale_since`` is when the connection was lost, and only when there is a last known
+        state (a sync happened); never synced, the states are not stale but unknown."""
         state = self.session.state
+        synced = self.inventory.synced
         return {
             "status": "success",
             "ami_connected": state.connected,
-            "stale_since": None if state.connected else state.since.isoformat(),
+            "synced": synced,
+            "stale_since": state.since.isoformat() if synced and not state.connected else None,
             "config_error": self.store.view.error,
         }
 
@@ -192,7 +196,9 @@ class ReadModel:
         if not self.known(name):
             return None
         detail = self.inventory.detail(name)
-        if detail is None and self.inventory.has(name) and self.session.state.connected:
+        # Only ask a session that answers: a quiet (hung) Asterisk would hold every request for
+        # the whole timeout; what the file and the lists say is shown at once instead.
+        if detail is None and self.inventory.has(name) and self.session.answering:
             detail = await self.inventory.fetch_detail(name)
         config = self._config()
         sections = (
@@ -264,6 +270,33 @@ class ReadModel:
             if options is not None:
                 found.append(self.fields.select(event, from_config(options, kind, name)))
         return found
+
+    # -- GET /endpoints?format=csv ----------------------------------------------------------------
+
+    def export_rows(self, *, passwords: bool) -> list[dict[str, str]]:
+        """Every endpoint of the files in the import's columns (passwords only when asked)."""
+        config = self._config()
+        if config is None:
+            raise ConfigUnavailable(self.store.view.error or "pjsip.conf not loaded")
+        endpoints = config.objects("endpoint")
+        rows = []
+        for name in sorted(endpoints, key=natural_key):
+            options = endpoints[name].options
+            auth = config.auth(next(iter(split_names(options.get("auth"))), "")) or {}
+            aor = config.aor(next(iter(split_names(options.get("aors"))), "")) or {}
+            rows.append(
+                {
+                    "extension": name,
+                    "password": auth.get("password", "") if passwords else "",
+                    "context": options.get("context", ""),
+                    "callerid": options.get("callerid", ""),
+                    "codecs": "|".join(split_names(options.get("allow"))),
+                    "transport": options.get("transport", ""),
+                    "templates": "|".join(endpoints[name].section.parents),
+                    "max_contacts": aor.get("max_contacts", ""),
+                }
+            )
+        return rows
 
     # -- GET /endpoints/{extension}/config -------------------------------------------------------
 

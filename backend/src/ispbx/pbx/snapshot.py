@@ -144,6 +144,12 @@ class ListPublisher:
         """AMI went up or down: only the envelope changes."""
         self._dirty.set()
 
+    def rebuild_now(self) -> None:
+        """Rebuild at once what is marked (a write answers only once the list shows it)."""
+        if self._dirty.is_set():
+            self._dirty.clear()
+            self._rebuild()
+
     def announce(self, kind: str, data: Mapping[str, Any]) -> None:
         """A feed event that is not a row change (e.g. ``flapping``), sent to every stream."""
         self.feed.append(FeedEvent(self._next_id, kind, data))

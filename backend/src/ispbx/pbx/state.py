@@ -26,13 +26,60 @@ DEVICE_STATE_WORDS = {
 ONLINE_STATES = frozenset({"Not in use", "In use", "Busy", "Ringing", "Ring+Inuse", "On Hold"})
 # ContactStatus events say "Created"/"Updated" where ContactStatusDetail says the status.
 CONTACT_STATUS_WORDS = {"Created": "Unknown", "Updated": "Unknown"}
-# ContactList spells some ContactStatusDetail fields differently.
-CONTACT_LIST_NAMES = {"Uri": "URI", "Endpoint": "EndpointName", "CallId": "CallID", "Aor": "AOR"}
+# ContactList spells some ContactStatusDetail fields differently (older Asterisk: Uri, Endpoint,
+# CallId, Aor; 22: ExpirationTime for RegExpire, ViaAddr + ViaPort for ViaAddress, ObjectName
+# "<aor>;@<hash>" for ID, and no AOR).
+CONTACT_LIST_NAMES = {
+    "Uri": "URI",
+    "Endpoint": "EndpointName",
+    "CallId": "CallID",
+    "Aor": "AOR",
+    "ExpirationTime": "RegExpire",
+}
+# ContactList fields that mean the same as in ContactStatusDetail and are written the same way;
+# the others (QualifyTimeout "3.000000" vs "3.000", AuthenticateQualify "no" vs "0" …) are not.
+CONTACT_LIST_SAME = frozenset(
+    {
+        "URI",
+        "EndpointName",
+        "AOR",
+        "ID",
+        "UserAgent",
+        "RegExpire",
+        "ViaAddress",
+        "CallID",
+        "Status",
+        "RoundtripUsec",
+        "Path",
+        "OutboundProxy",
+        "QualifyFrequency",
+    }
+)
 
 
 def contact_from_list(item: AmiMessage) -> AmiMessage:
     """A ContactList item in ContactStatusDetail spelling."""
-    return {CONTACT_LIST_NAMES.get(k, k): v for k, v in item.items()}
+    contact = {CONTACT_LIST_NAMES.get(k, k): v for k, v in item.items()}
+    if "ViaAddress" not in contact and contact.get("ViaAddr"):
+        port = contact.get("ViaPort")
+        contact["ViaAddress"] = f"{contact['ViaAddr']}:{port}" if port else contact["ViaAddr"]
+    object_name = contact.get("ObjectName", "")
+    if ";@" in object_name:
+        contact.setdefault("ID", object_name)
+        contact.setdefault("AOR", object_name.partition(";@")[0])
+    return contact
+
+
+def merge_listed_contact(known: AmiMessage | None, listed: AmiMessage) -> AmiMessage:
+    """A contact as a new ContactList shows it, keeping what is known of it (from
+    ContactStatusDetail or events) wherever the list has no field, or a differently written one:
+    a resync then changes a contact only where Asterisk's view of it changed."""
+    if known is None:
+        return listed
+    merged = {**known, **{k: v for k, v in listed.items() if k in CONTACT_LIST_SAME}}
+    for key, value in listed.items():
+        merged.setdefault(key, value)
+    return merged
 
 
 def status_of(device_state: str) -> Literal["online", "offline"]:

@@ -13,7 +13,14 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable, Mapping
 
 from ispbx.ami import AmiClient, AmiMessage
-from ispbx.pbx.state import Keeper, Snapshot, contact_from_list, device_state_word, split_names
+from ispbx.pbx.state import (
+    Keeper,
+    Snapshot,
+    contact_from_list,
+    device_state_word,
+    merge_listed_contact,
+    split_names,
+)
 from ispbx.pjsip.model import PjsipConfig
 
 LIST_TIMEOUT = 30.0
@@ -46,6 +53,17 @@ async def take_snapshot(client: AmiClient, keeper: Keeper) -> Snapshot:
                 item.get("State", "UNKNOWN")
             )
     return snap
+
+
+def keep_known_contacts(old: Snapshot, new: Snapshot) -> None:
+    """Give each contact of ``new`` what ``old`` knew of the same contact (same endpoint and
+    URI): ContactList lacks fields ContactStatusDetail has, and a resync must not publish their
+    loss, then their return after the detail prefetch, as two changes."""
+    for endpoint, contacts in new.contacts.items():
+        known = old.contacts.get(endpoint)
+        if known:
+            for uri, listed in contacts.items():
+                contacts[uri] = merge_listed_contact(known.get(uri), listed)
 
 
 async def _list(client: AmiClient, action: str) -> list[AmiMessage]:

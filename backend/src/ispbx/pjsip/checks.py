@@ -56,7 +56,19 @@ class ConfigCheck:
         return [check for check in self._by_key.values() if not check.loadable]
 
 
-def check_config(config: PjsipConfig, table: OptionTable | None = None) -> ConfigCheck:
+SET_WIDE = frozenset({"duplicate_object", "more_than_one"})  # problems of a type, not an object
+
+
+def check_config(
+    config: PjsipConfig,
+    table: OptionTable | None = None,
+    *,
+    known: ConfigCheck | None = None,
+    changed: frozenset[str] = frozenset(),
+) -> ConfigCheck:
+    """Check every object section. With ``known`` (the check of the same files before an edit)
+    only sections named in ``changed``, or not known before, are checked again; the others keep
+    their problems (an edit never touches another section's lines, nor a template)."""
     table = table or OptionTable.load()
     checks: list[ObjectCheck] = []
     warnings: list[str] = []
@@ -67,7 +79,13 @@ def check_config(config: PjsipConfig, table: OptionTable | None = None) -> Confi
         if ignored:
             warnings += [_warning(section, p) for p in ignored]
             continue
-        problems = tuple(table.check_object(section.type, section.all_options))
+        before = (
+            known.of(section.type, section.name) if known and section.name not in changed else None
+        )
+        if before is not None:
+            problems = tuple(p for p in before.problems if p.code not in SET_WIDE)
+        else:
+            problems = tuple(table.check_object(section.type, section.all_options))
         loadable = not any(p.refused for p in problems)
         checks.append(_object(section, loadable, problems))
         warnings += [_warning(section, p) for p in problems]

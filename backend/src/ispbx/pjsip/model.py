@@ -99,6 +99,16 @@ class PjsipConfig:
     def endpoint_names(self) -> list[str]:
         return list(self._objects("endpoint"))
 
+    def has_object(self, type_: str, name: str) -> bool:
+        return name in self._objects(type_)
+
+    def names(self, type_: str) -> frozenset[str]:
+        """The ids of non-template sections of effective type ``type_`` (no options resolved)."""
+        return frozenset(s.name for s in self.sections if not s.is_template and s.type == type_)
+
+    def template_names(self) -> frozenset[str]:
+        return frozenset(s.name for s in self.sections if s.is_template)
+
     def has_endpoint(self, name: str) -> bool:
         return name in self._objects("endpoint")
 
@@ -151,6 +161,12 @@ def resolve_options(
     if set_vars:
         values["set_var"] = shown_set_var(set_vars)
     return values
+
+
+def takes_many_lines(object_type: str, key: str) -> bool:
+    """Whether repeated lines of ``key`` add up (``set_var``, ``match``, ``permit`` …) rather
+    than the last one winning."""
+    return key == "set_var" or _accumulates(OptionTable.load(), object_type, key)
 
 
 def _accumulates(table: OptionTable, object_type: str | None, key: str) -> bool:

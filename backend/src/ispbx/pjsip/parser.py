@@ -29,7 +29,7 @@ import itertools
 import os.path
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,8 +50,13 @@ __all__ = [
     "decode_config",
     "default_glob",
     "default_read_text",
+    "dequote",
+    "expand_braces",
+    "expand_include",
+    "matches_filter",
     "parse_file",
     "parse_text",
+    "strip_comments",
 ]
 
 ReadText = Callable[[Path], str]
@@ -223,43 +228,13 @@ class _Loader:
 
     def _strip_comments(self, path: Path, lineno: int, raw: str, state: _LoadState) -> str | None:
         """The part of the line outside comments, or None when all of it is commented."""
-        if ";" not in raw:
-            return raw if state.comment_depth == 0 else None
-        if state.comment_depth == 0 and "\\" not in raw and "-" not in raw:
-            return raw[: raw.index(";")]
-        if state.comment_depth > 0 and ";--" not in raw and "--;" not in raw:
-            return None
-        return self._scan_comments(path, lineno, raw, state)
-
-    def _scan_comments(self, path: Path, lineno: int, buf: str, state: _LoadState) -> str | None:
-        # "\0" marks where Asterisk cuts its line buffer; `start` is its process_buf.
-        start: int | None = 0 if state.comment_depth == 0 else None
-        pos = 0
-        while (i := buf.find(";", pos)) >= 0:
-            if i > pos and buf[i - 1] == "\\":
-                buf = buf[: i - 1] + buf[i:]
-                pos = i
-            elif buf[i + 1 : i + 3] == "--" and buf[i + 3 : i + 4] != "-":
+        kept, marks = strip_comments(raw, state.comment_depth)
+        for mark in marks:
+            if mark > 0:
                 self._open_comment(path, lineno, state)
-                buf = buf[:i] + "\0" + buf[i + 1 :]
-                pos = i + 3
-            elif i >= pos + 2 and buf[i - 2 : i] == "--":
-                pos = i + 1
-                self._close_comment(path, lineno, state)
-                if state.comment_depth == 0 and start is None:
-                    start = pos
-                elif state.comment_depth == 0 and start is not None:
-                    kept = _cut(buf, start)
-                    buf = buf[:kept] + buf[pos:]
-                    pos = kept
-            elif state.comment_depth == 0:
-                buf = buf[:i]
-                break
             else:
-                pos = i + 1
-        if start is None:
-            return None
-        return buf[start : _cut(buf, start)]
+                self._close_comment(path, lineno, state)
+        return kept
 
     def _open_comment(self, path: Path, lineno: int, state: _LoadState) -> None:
         if state.comment_depth >= MAX_NESTED_COMMENTS:
@@ -360,7 +335,7 @@ class _Loader:
         return found[0] if found else None
 
     def _find_for_append(self, name: str, filter_: str) -> _Category | None:
-        return next((c for c in self._named(name) if _matches_filter(c, filter_)), None)
+        return next((c for c in self._named(name) if _category_matches(c, filter_)), None)
 
     def _directive(self, path: Path, lineno: int, line: str) -> None:
         end = 1
@@ -376,7 +351,7 @@ class _Loader:
         elif not argument:
             self.warn(path, lineno, f"Directive '#{word}' needs an argument (filename)")
         else:
-            self._include(path, lineno, _dequote(argument), required=kind == "include")
+            self._include(path, lineno, dequote(argument), required=kind == "include")
 
     def _option(self, path: Path, lineno: int, line: str, category: _Category | None) -> None:
         if category is None:
@@ -440,11 +415,7 @@ class _Loader:
         return count > 0
 
     def _expand(self, pattern: str) -> Iterator[Path]:
-        for alternative in _expand_braces(pattern):
-            if GLOB_MAGIC.isdisjoint(alternative):
-                yield Path(alternative)
-            else:
-                yield from self.glob(alternative)
+        return expand_include(pattern, self.glob)
 
     def _read(self, file: Path, from_path: Path, lineno: int) -> str | None:
         try:
@@ -474,10 +445,22 @@ def _append_to_value(category: _Category, name: str, addition: str) -> bool:
     return True
 
 
-def _matches_filter(category: _Category, filter_: str) -> bool:
-    """Asterisk's category filter for `(+filter)`: `name=regex&...` plus TEMPLATES=..."""
+def _category_matches(category: _Category, filter_: str) -> bool:
     if not filter_:
         return not category.is_template
+    variables = [(v.name, v.value) for v in category.vars]
+    return matches_filter(variables, filter_, is_template=category.is_template)
+
+
+def matches_filter(
+    variables: Sequence[tuple[str, str]], filter_: str, *, is_template: bool
+) -> bool:
+    """Asterisk's category filter for `(+filter)`: `name=regex&...` plus TEMPLATES=...
+
+    `variables` are the section's (name, value) pairs as read so far, inherited ones included,
+    names in their written case."""
+    if not filter_:
+        return not is_template
     found = expressions = 0
     template_ok = False
     for part in filter_.split("&"):
@@ -487,9 +470,9 @@ def _matches_filter(category: _Category, filter_: str) -> bool:
             break
         name, value = name.strip(WHITESPACE), value.split("=")[0].strip(WHITESPACE)
         if name == "TEMPLATES":
-            if fold(value) == "include" or (fold(value) == "restrict" and category.is_template):
+            if fold(value) == "include" or (fold(value) == "restrict" and is_template):
                 found += 1
-                template_ok = category.is_template
+                template_ok = is_template
             elif fold(value) == "restrict":
                 break
             continue
@@ -497,12 +480,21 @@ def _matches_filter(category: _Category, filter_: str) -> bool:
             name_re, value_re = re.compile(name), re.compile(value)
         except re.error:
             return False
-        if any(name_re.search(v.name) and value_re.search(v.value) for v in category.vars):
+        if any(name_re.search(n) and value_re.search(v) for n, v in variables):
             found += 1
-    return found == expressions and (not category.is_template or template_ok)
+    return found == expressions and (not is_template or template_ok)
 
 
-def _expand_braces(pattern: str) -> list[str]:
+def expand_include(pattern: str, glob: Glob) -> Iterator[Path]:
+    """The files an ``#include`` pattern names: ``{a,b}`` alternatives, then globs."""
+    for alternative in expand_braces(pattern):
+        if GLOB_MAGIC.isdisjoint(alternative):
+            yield Path(alternative)
+        else:
+            yield from glob(alternative)
+
+
+def expand_braces(pattern: str) -> list[str]:
     """Expand `{a,b}` the way glob(GLOB_BRACE) does, leftmost group first."""
     start = pattern.find("{")
     if start < 0:
@@ -523,15 +515,64 @@ def _expand_braces(pattern: str) -> list[str]:
     head, tail = pattern[:start], pattern[end + 1 :]
     result: list[str] = []
     for left, right in itertools.pairwise(bounds):
-        result.extend(_expand_braces(head + pattern[left + 1 : right] + tail))
+        result.extend(expand_braces(head + pattern[left + 1 : right] + tail))
     return result
 
 
-def _dequote(argument: str) -> str:
+def dequote(argument: str) -> str:
     closing = {'"': '"', "<": ">"}.get(argument[0])
     if closing is not None and argument[-1] == closing:
         return argument[1:-1]
     return argument
+
+
+def strip_comments(raw: str, depth: int) -> tuple[str | None, tuple[int, ...]]:
+    """Cut `;` and `;-- --;` comments out of one line, as Asterisk does.
+
+    `depth` is the block-comment nesting depth before the line. Returns the text outside
+    comments (None when the whole line is commented; `\\;` escapes already resolved) and the
+    depth changes met in order: +1 for each `;--` opened, -1 for each `--;` closed."""
+    if ";" not in raw:
+        return (raw if depth == 0 else None), ()
+    if depth == 0 and "\\" not in raw and "-" not in raw:
+        return raw[: raw.index(";")], ()
+    if depth > 0 and ";--" not in raw and "--;" not in raw:
+        return None, ()
+    return _scan_comments(raw, depth)
+
+
+def _scan_comments(buf: str, depth: int) -> tuple[str | None, tuple[int, ...]]:
+    # "\0" marks where Asterisk cuts its line buffer; `start` is its process_buf.
+    marks: list[int] = []
+    start: int | None = 0 if depth == 0 else None
+    pos = 0
+    while (i := buf.find(";", pos)) >= 0:
+        if i > pos and buf[i - 1] == "\\":
+            buf = buf[: i - 1] + buf[i:]
+            pos = i
+        elif buf[i + 1 : i + 3] == "--" and buf[i + 3 : i + 4] != "-":
+            depth += 1
+            marks.append(1)
+            buf = buf[:i] + "\0" + buf[i + 1 :]
+            pos = i + 3
+        elif i >= pos + 2 and buf[i - 2 : i] == "--":
+            pos = i + 1
+            depth -= 1
+            marks.append(-1)
+            if depth == 0 and start is None:
+                start = pos
+            elif depth == 0 and start is not None:
+                kept = _cut(buf, start)
+                buf = buf[:kept] + buf[pos:]
+                pos = kept
+        elif depth == 0:
+            buf = buf[:i]
+            break
+        else:
+            pos = i + 1
+    if start is None:
+        return None, tuple(marks)
+    return buf[start : _cut(buf, start)], tuple(marks)
 
 
 def _cut(buf: str, start: int) -> int:

@@ -140,33 +140,65 @@ class ConfigStore:
             return await self.reload()
         return self._view
 
+    def adopt(
+        self,
+        config: PjsipConfig,
+        check: ConfigCheck,
+        contents: Mapping[Path, bytes | None],
+        written: Mapping[Path, bytes | None],
+    ) -> ConfigView:
+        """Take the parse a writer made of the very bytes it just wrote, instead of reading every
+        file again; if any written file no longer holds those bytes (a hand edit came in
+        between), nothing is adopted and the next refresh reads the files."""
+        for path, data in written.items():
+            try:
+                now: bytes | None = path.read_bytes()
+            except FileNotFoundError:
+                now = None
+            if now != data:
+                return self._view
+        for path in written:
+            self._marks[path] = mark(path)
+            self._marks[path.parent] = mark(path.parent)
+        self._good_marks = dict(self._marks)
+        self._set(config, check, None, contents)
+        return self._view
+
     def changed(self) -> bool:
         return any(mark(path) != before for path, before in self._marks.items())
 
-    def _read(self) -> tuple[Parsed | None, str | None, Marks]:
+    def _read(self) -> tuple[Parsed | None, str | None, Recorder]:
         recorder = Recorder()
         try:
             config = parse_file(self._path, read_text=recorder.read_text, glob=recorder.glob)
         except PjsipConfigError as exc:
-            return None, str(exc), recorder.marks
-        return (config, check_config(config)), None, recorder.marks
+            return None, str(exc), recorder
+        return (config, check_config(config)), None, recorder
 
-    def _apply(self, parsed: Parsed | None, error: str | None, marks: Marks) -> None:
+    def _apply(self, parsed: Parsed | None, error: str | None, recorder: Recorder) -> None:
+        marks, contents = recorder.marks, recorder.contents
         if error is not None or parsed is None:
             # Watch the new attempt's files and the last good parse's: fixing either counts.
             self._marks = {**self._good_marks, **marks}
-            self._set(self._view.config, self._view.check, error)
+            self._set(self._view.config, self._view.check, error, contents)
             return
         self._good_marks = self._marks = marks
-        self._set(*parsed, None)
+        self._set(*parsed, None, contents)
 
     def _set(
-        self, config: PjsipConfig | None, check: ConfigCheck | None, error: str | None
+        self,
+        config: PjsipConfig | None,
+        check: ConfigCheck | None,
+        error: str | None,
+        contents: Mapping[Path, bytes | None],
     ) -> None:
         old = self._view
-        if config is old.config and error == old.error:
+        etag = fileset_tag(contents)
+        if config is old.config and error == old.error and etag == old.etag:
             return
-        self._view = ConfigView(self._path, config, error, old.version + 1, check)
+        self._view = ConfigView(
+            self._path, config, error, old.version + 1, check, dict(contents), etag
+        )
         self.changes.emit(self._view)
 
     def start(self) -> None:

@@ -230,20 +230,87 @@ async def test_drop_mid_list_fails_fast_then_reconnects_and_reruns_hooks(
 # -- 8: keepalive ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("reply", ["none", "wrong"])
-async def test_missing_or_wrong_pong_reconnects_within_two_intervals(
-    make_session: SessionFactory, fake: FakeAmi, reply: str
+@pytest.mark.parametrize(
+    ("reply", "error"), [("none", "not answering"), ("wrong", "keepalive failed")]
+)
+async def test_missing_or_wrong_pong_reconnects(
+    make_session: SessionFactory, fake: FakeAmi, reply: str, error: str
 ) -> None:
-    session = make_session(fake.port, ping_interval=0.2)
+    session = make_session(fake.port, ping_interval=0.2, silence_timeout=0.6)
     session.start()
     await wait_until(lambda: session.state.connected)
     await asyncio.sleep(0.5)
     assert session.state.connected  # Pongs keep it up
     assert "Ping" in fake.names()
     fake.ping_reply = reply  # type: ignore[assignment]
-    went_down = await wait_until(lambda: not session.state.connected, 1)
-    assert went_down < 0.5  # two ping intervals (0.4 s) + scheduling slack
-    assert "keepalive failed" in (session.state.last_error or "")
+    went_down = await wait_until(lambda: not session.state.connected, 1.5)
+    assert went_down < 0.9  # a quiet peer: the silence timeout (0.6 s) + one ping interval
+    assert error in (session.state.last_error or "")
     fake.ping_reply = "pong"
     await wait_until(lambda: session.state.connected, 1)
     assert fake.logins_ok == 2
+
+
+async def test_a_quiet_asterisk_is_not_answering_before_it_is_dropped(
+    make_session: SessionFactory, fake: FakeAmi
+) -> None:
+    """Pings unanswered and nothing else on the wire: ``answering`` goes false after 1.5 ping
+    intervals, the connection drops at the silence timeout, both measured from the last byte."""
+    session = make_session(fake.port, ping_interval=0.2, silence_timeout=1.0)
+    session.start()
+    await wait_until(lambda: session.state.connected)
+    fake.ping_reply = "none"
+    await asyncio.sleep(0.25)  # the last Pong arrived at most one interval before
+    client = session.client
+    assert client is not None
+    quiet = await wait_until(lambda: not session.answering, 1)
+    assert session.state.connected
+    assert client.silent_for >= 0.29  # 1.5 ping intervals
+    assert quiet < 0.4
+    await wait_until(lambda: not session.state.connected, 1.5)
+    assert session.state.last_error is not None
+    assert session.state.last_error.startswith("not answering: nothing received for 1.0")
+
+
+async def test_a_slow_list_that_streams_is_not_mistaken_for_a_hung_asterisk(
+    make_session: SessionFactory, fake: FakeAmi
+) -> None:
+    """A list that takes 5 silence timeouts but sends an item every 0.15 s; the Ping queued
+    behind it is answered only when it ends (one action at a time per connection, as Asterisk)."""
+    items = [{"ObjectName": str(n)} for n in range(20)]
+
+    async def slow_list(conn: FakeConnection, action: dict[str, str]) -> None:
+        action_id = action["ActionID"]
+        await conn.send({"Response": "Success", "ActionID": action_id, "EventList": "start"})
+        for item in items:
+            await asyncio.sleep(0.15)
+            await conn.send({"Event": "EndpointList", "ActionID": action_id, **item})
+        await conn.send(
+            {"Event": "EndpointListComplete", "ActionID": action_id, "EventList": "Complete"}
+        )
+
+    fake.handlers["pjsipshowendpoints"] = slow_list
+    session = make_session(fake.port, ping_interval=0.2, silence_timeout=0.6)
+    session.start()
+    await wait_until(lambda: session.state.connected)
+    drops: list[AmiState] = []
+    session.states.add(drops.append)
+    got = await session.list_action({"Action": "PJSIPShowEndpoints"}, timeout=10)
+    assert [item["ObjectName"] for item in got] == [item["ObjectName"] for item in items]
+    assert drops == []
+    assert session.state.connected
+    assert fake.logins_ok == 1
+
+
+async def test_a_login_without_a_reply_says_not_answering(
+    make_session: SessionFactory, fake: FakeAmi
+) -> None:
+    """The TCP connection is accepted (as the kernel does for a stopped Asterisk) but the login
+    is never answered."""
+    fake.login_reply = "silent"
+    session = make_session(fake.port, connect_timeout=0.3)
+    session.start()
+    await wait_until(lambda: session.state.last_error is not None, 2)
+    assert (
+        session.state.last_error == f"not answering: no reply to the login (127.0.0.1:{fake.port})"
+    )

@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 import pytest
 
 from ispbx.ami import AmiSession, AmiTarget
+from ispbx.pbx.detail import DetailFields
 from ispbx.pbx.inventory import Inventory
-from ispbx.pbx.state import Snapshot
-from ispbx.pbx.sync import Fingerprints, endpoints_to_refresh
+from ispbx.pbx.state import CONTACT_LIST_SAME, Snapshot, contact_from_list
+from ispbx.pbx.sync import Fingerprints, endpoints_to_refresh, keep_known_contacts
 from tests.unit.ami.fake_ami import FakeAmi, FakeConnection, wait_until
 
 RELOAD = {"Event": "Reload", "Module": "res_pjsip.so", "Status": "0"}
@@ -38,6 +39,8 @@ class Asterisk:
     contexts: dict[str, str] = field(default_factory=dict)
     auths: dict[str, dict[str, str]] = field(default_factory=dict)
     transports: dict[str, str] = field(default_factory=dict)
+    # endpoint -> (its ContactList item, its ContactStatusDetail), as Asterisk 22 spells them
+    contacts: dict[str, tuple[dict[str, str], dict[str, str]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.fake.handlers.update(
@@ -45,7 +48,9 @@ class Asterisk:
                 "pjsipshowendpoints": self._endpoints,
                 "pjsipshowauths": self._lister("AuthList", lambda: list(self.auths.values())),
                 "pjsipshowaors": self._lister("AorList", self._aors),
-                "pjsipshowcontacts": self._lister("ContactList", list),
+                "pjsipshowcontacts": self._lister(
+                    "ContactList", lambda: [listed for listed, _ in self.contacts.values()]
+                ),
                 "devicestatelist": self._lister("DeviceStateChange", list),
                 "pjsipshowendpoint": self._detail,
             }
@@ -89,6 +94,8 @@ class Asterisk:
         aor = {"ObjectType": "aor", "ObjectName": name, "MaxContacts": "1"}
         items = [("EndpointDetail", endpoint), ("AuthDetail", self.auths[name])]
         items.append(("AorDetail", aor))
+        if name in self.contacts:
+            items.append(("ContactStatusDetail", self.contacts[name][1]))
         action_id = action["ActionID"]
         await conn.send({"Response": "Success", "ActionID": action_id, "EventList": "start"})
         for event, item in items:
@@ -111,8 +118,12 @@ class Rig:
 
 @pytest.fixture
 async def rig() -> AsyncIterator[Rig]:
-    fake = await FakeAmi().start()
-    asterisk = Asterisk(fake)
+    async for started in rig_on(Asterisk(await FakeAmi().start())):
+        yield started
+
+
+async def rig_on(asterisk: Asterisk, fields: DetailFields | None = None) -> AsyncIterator[Rig]:
+    fake = asterisk.fake
     for name in ("101", "102", "103"):
         asterisk.add(name)
     session = AmiSession(
@@ -123,7 +134,7 @@ async def rig() -> AsyncIterator[Rig]:
     async def fingerprints() -> Fingerprints:
         return dict(prints)
 
-    inventory = Inventory(session, fingerprints=fingerprints)
+    inventory = Inventory(session, fingerprints=fingerprints, fields=fields)
     session.logins.add(inventory.on_login)
     session.events.add(inventory.on_event)
     inventory.start()
@@ -216,3 +227,93 @@ def test_refresh_plan_ignores_device_states_and_contacts() -> None:
     )
     assert endpoints_to_refresh(old, new, {"101": 1}, {"101": 1}) == set()
     assert endpoints_to_refresh(old, new, {"101": 1}, {"101": 2}) == {"101"}
+
+
+# As the lab's Asterisk 22.10 answers for a registered phone (ContactList lacks AOR, spells
+# RegExpire and ViaAddress differently, and writes QualifyTimeout and booleans its own way).
+CONTACT_LIST_101 = {
+    "ObjectType": "contact",
+    "ObjectName": "101;@463ece333069106d3b716f612d6365c8",
+    "ViaAddr": "127.0.0.1",
+    "QualifyTimeout": "3.000000",
+    "Qualify2xxOnly": "false",
+    "CallID": "bf2fcfa439b96542bc8542c5@127.0.0.1",
+    "RegServer": "",
+    "PruneOnBoot": "no",
+    "Path": "",
+    "EndpointName": "101",
+    "ViaPort": "39006",
+    "AuthenticateQualify": "no",
+    "URI": "sip:101@127.0.0.1:39006",
+    "QualifyFrequency": "0",
+    "UserAgent": "ISPBX-Manager-lab-phone/0.1",
+    "ExpirationTime": "1796168942",
+    "OutboundProxy": "",
+    "Status": "NonQualified",
+    "RoundtripUsec": "N/A",
+}
+CONTACT_DETAIL_101 = {
+    "AOR": "101",
+    "URI": "sip:101@127.0.0.1:39006",
+    "UserAgent": "ISPBX-Manager-lab-phone/0.1",
+    "RegExpire": "1796168942",
+    "ViaAddress": "127.0.0.1:39006",
+    "CallID": "bf2fcfa439b96542bc8542c5@127.0.0.1",
+    "Status": "NonQualified",
+    "RoundtripUsec": "N/A",
+    "EndpointName": "101",
+    "ID": "101;@463ece333069106d3b716f612d6365c8",
+    "AuthenticateQualify": "0",
+    "OutboundProxy": "",
+    "Path": "",
+    "QualifyFrequency": "0",
+    "QualifyTimeout": "3.000",
+    "Qualify2xxOnly": "0",
+}
+
+
+@pytest.fixture
+async def contact_rig() -> AsyncIterator[Rig]:
+    asterisk = Asterisk(await FakeAmi().start())
+    asterisk.contacts["101"] = (CONTACT_LIST_101, CONTACT_DETAIL_101)
+    # every field ContactStatusDetail has selected, those the list spells differently included
+    fields = DetailFields({"ContactStatusDetail": tuple(CONTACT_DETAIL_101)})
+    async for started in rig_on(asterisk, fields):
+        yield started
+
+
+def test_a_listed_contact_reads_like_its_detail() -> None:
+    listed = contact_from_list(CONTACT_LIST_101)
+    same = {k: v for k, v in CONTACT_DETAIL_101.items() if k in CONTACT_LIST_SAME}
+    assert {k: listed[k] for k in same} == same
+
+
+@pytest.mark.parametrize("event", [RELOAD, {"Event": "FullyBooted", "Status": "Fully Booted"}])
+async def test_a_resync_leaves_an_unchanged_contact_unchanged(
+    contact_rig: Rig, event: dict[str, str]
+) -> None:
+    """Today a resync replaced the contact by the list's (no RegExpire, other spellings), then the
+    prefetch put the detail's back: two changes of a contact that never changed."""
+    rig = contact_rig
+    assert rig.inventory.contacts("101") == [CONTACT_DETAIL_101]
+    changes: list[set[str] | None] = []
+    rig.inventory.changes.add(changes.append)
+    syncs = rig.asterisk.fake.names().count("PJSIPShowEndpoints")
+    await rig.asterisk.fake.send_event(event)
+    await wait_until(lambda: rig.asterisk.fake.names().count("PJSIPShowEndpoints") > syncs, 2)
+    await wait_until(lambda: not rig.inventory._syncing, 2)
+    assert rig.inventory.contacts("101") == [CONTACT_DETAIL_101]
+    await asyncio.sleep(0.3)  # the detail worker re-fetches what it was asked to
+    assert rig.inventory.contacts("101") == [CONTACT_DETAIL_101]
+    assert {"101"} not in changes, changes
+
+
+def test_a_re_registered_contact_takes_the_lists_new_values() -> None:
+    old = Snapshot(contacts={"101": {CONTACT_DETAIL_101["URI"]: dict(CONTACT_DETAIL_101)}})
+    listed = contact_from_list({**CONTACT_LIST_101, "ExpirationTime": "1796169999"})
+    new = Snapshot(contacts={"101": {listed["URI"]: listed}})
+    keep_known_contacts(old, new)
+    contact = new.contacts["101"][listed["URI"]]
+    assert contact["RegExpire"] == "1796169999"  # the list's, fresher
+    assert contact["QualifyTimeout"] == "3.000"  # the detail's spelling, kept
+    assert contact["AOR"] == "101"

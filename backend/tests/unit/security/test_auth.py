@@ -11,8 +11,14 @@ from typing import Any
 import pytest
 
 from ispbx.security import tokens as auth
-from ispbx.security.redact import MASK, redact, redact_text
-from ispbx.security.tokens import Principal, TokenStore, load_or_create_token
+from ispbx.security.redact import MASK, mask_set_var, redact, redact_text
+from ispbx.security.tokens import (
+    Principal,
+    TokenFileError,
+    TokenStore,
+    ensure_token_file,
+    load_or_create_token,
+)
 from ispbx.settings import SettingsError, load_settings
 
 ADMIN = "admin-unit-token-0001"  # test credentials
@@ -96,6 +102,7 @@ def test_without_tokens_an_admin_token_is_made_once_in_a_private_file(
 def test_an_empty_token_file_gets_a_new_token(tmp_path: Path) -> None:
     path = tmp_path / "admin-token"
     path.write_text("\n")
+    path.chmod(0o600)
     token = load_or_create_token(path)
     assert token and path.read_text().strip() == token
     assert load_or_create_token(path) == token
@@ -103,6 +110,95 @@ def test_an_empty_token_file_gets_a_new_token(tmp_path: Path) -> None:
 
 def test_two_generated_tokens_differ(tmp_path: Path) -> None:
     assert load_or_create_token(tmp_path / "a") != load_or_create_token(tmp_path / "b")
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o620, 0o644, 0o660])
+def test_a_token_file_others_may_read_or_write_is_refused(tmp_path: Path, mode: int) -> None:
+    path = tmp_path / "admin-token"
+    path.write_text("a-long-enough-token-0001\n")
+    path.chmod(mode)
+    with pytest.raises(TokenFileError) as caught:
+        load_or_create_token(path)
+    message = str(caught.value)
+    assert message.startswith(f"ISPBX_TOKEN_FILE {path} may be read or written by group or others")
+    assert f"mode {mode:04o}" in message
+    assert "\n" not in message
+    assert "a-long-enough-token-0001" not in message
+    assert path.read_text() == "a-long-enough-token-0001\n"  # refused, not rewritten
+    assert stat.S_IMODE(path.stat().st_mode) == mode  # nor repaired: the operator decides
+
+
+@pytest.mark.parametrize("token", ["x", "1234567"])
+def test_a_token_file_with_a_short_token_is_refused(tmp_path: Path, token: str) -> None:
+    path = tmp_path / "admin-token"
+    path.write_text(token + "\n")
+    path.chmod(0o600)
+    with pytest.raises(TokenFileError, match="shorter than 8 characters") as caught:
+        load_or_create_token(path)
+    assert str(path) in str(caught.value)
+    assert load_or_create_token(path.with_name("other")) != token
+
+
+def test_an_8_character_token_in_a_private_file_is_used(tmp_path: Path) -> None:
+    path = tmp_path / "admin-token"
+    path.write_text("12345678\n")
+    path.chmod(0o600)
+    assert load_or_create_token(path) == "12345678"
+
+
+def test_the_start_refuses_a_readable_token_file_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ispbx import cli
+
+    path = tmp_path / "admin-token"
+    path.write_text("a-long-enough-token-0001\n")
+    path.chmod(0o644)
+    for name in ("ISPBX_API_TOKENS", "ISPBX_AUTH", "ISPBX_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ISPBX_TOKEN_FILE", str(path))
+    assert cli.main() == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"ispbx: ISPBX_TOKEN_FILE {path} may be read or written")
+
+
+def test_configured_tokens_leave_the_token_file_alone(tmp_path: Path) -> None:
+    path = tmp_path / "admin-token"
+    path.write_text("x\n")
+    path.chmod(0o644)
+    settings = load_settings({"ISPBX_API_TOKENS": f"admin:{ADMIN}", "ISPBX_TOKEN_FILE": str(path)})
+    ensure_token_file(settings)  # not used, so not checked
+
+
+# -- set_var ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "masked"),
+    [
+        ("API_PASSWORD=hunter2", f"API_PASSWORD={MASK}"),
+        ("A=1,B=2", f"A={MASK},B={MASK}"),
+        ("A=x,y,B=2", f"A={MASK},B={MASK}"),  # a value with a comma: its tail is dropped
+        ("__INHERITED=v", f"__INHERITED={MASK}"),
+        ("PJSIP_HEADER(add,X-Key)=k3y", f"PJSIP_HEADER(add,X-Key)={MASK}"),
+        ("A=", f"A={MASK}"),
+        ("noequals", MASK),
+        ("", ""),
+    ],
+)
+def test_set_var_shows_names_with_masked_values(value: str, masked: str) -> None:
+    assert mask_set_var(value) == masked
+    for key in ("set_var", "setvar"):
+        assert redact({key: value}) == {key: masked}
+
+
+def test_set_var_quoted_in_a_message_is_masked() -> None:
+    text = "pjsip.conf:12: set_var = API_KEY=s3cr3t-k3y ignored"
+    assert redact({"warnings": [text]}) == {
+        "warnings": [f"pjsip.conf:12: set_var = API_KEY={MASK} ignored"]
+    }
+    assert "s3cr3t" not in redact_text("setvar: A=s3cr3t")
 
 
 # -- ISPBX_AUTH=off --------------------------------------------------------------------------------
