@@ -32,6 +32,19 @@ OPERATIONS = {
     ("/endpoints/{extension}", "get_endpoint"),
     ("/endpoints/{extension}/config", "get_endpoint_config"),
     ("/events", "stream_events"),
+    ("/me", "get_me"),
+    ("/config/options", "get_config_options"),
+    ("/endpoints", "create_endpoint"),
+    ("/endpoints/import", "import_endpoints"),
+    ("/endpoints/{extension}", "update_endpoint"),
+    ("/endpoints/{extension}", "delete_endpoint"),
+    ("/endpoints/{extension}/history", "get_endpoint_history"),
+    ("/endpoints/{extension}/availability", "get_endpoint_availability"),
+    ("/history", "get_history"),
+    ("/audit", "get_audit"),
+    ("/config/versions", "list_config_versions"),
+    ("/config/versions/{version_id}", "get_config_version"),
+    ("/config/versions/{version_id}/revert", "revert_config_version"),
 }
 
 
@@ -65,7 +78,12 @@ def client_package(
 ) -> Iterator[ModuleType]:
     work = tmp_path_factory.mktemp("client")
     (work / "openapi.json").write_text(json.dumps(schema))
-    (work / "config.yml").write_text("post_hooks: []\n")  # no formatter run on the output
+    # no formatter run on the output; an import's CSV / JSON-lines body is bytes to a client
+    (work / "config.yml").write_text(
+        "post_hooks: []\ncontent_type_overrides:\n"
+        "  text/csv: application/octet-stream\n"
+        "  application/x-ndjson: application/octet-stream\n"
+    )
     generator = Path(sys.executable).with_name("openapi-python-client")
     result = subprocess.run(
         [
