@@ -20,7 +20,7 @@ router = APIRouter(tags=["metrics"])
     },
     openapi_extra=SECURED,
 )
-async def metrics(request: Request, _caller: MetricsCallerDep) -> Response:
+async def get_metrics(request: Request, _caller: MetricsCallerDep) -> Response:
     """Every metric family (see the README's Metrics section); a metrics, viewer or admin token."""
     exporter: MetricsExporter = request.app.state.metrics
     return Response(exporter.render(), media_type=CONTENT_TYPE)
