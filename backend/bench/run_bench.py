@@ -52,6 +52,7 @@ from bench.client import (
     bearer,
     get,
 )
+from bench.metrics import MetricsFigures, measure_metrics, report_lines
 from bench.storm import StormResult, registration_storm
 from ispbx.ami import AmiClient
 from ispbx_lab.lab import (
@@ -308,6 +309,7 @@ class Result:
     manage: manage_bench.ManageResult | None = None
     edge: edge_cost.EdgeCost | None = None
     wall: float = 0.0
+    metrics: MetricsFigures | None = None
 
 
 def contacts_and_state(reply: Reply) -> tuple[list[Any], str]:
@@ -597,6 +599,8 @@ def measure_running(
     exts = [str(FIRST + i) for i in range(n)]
     with no_gc():
         result.edge = edge_cost.measure(edge_env, TOKEN, exts, service.log_path.parent)
+    progress(f"N={n}: GET /metrics, and the read path while scraping every 5 s")
+    result.metrics = measure_metrics(service.base, TOKEN, [str(FIRST + i) for i in range(n)])
 
 
 # -- report --------------------------------------------------------------------------------------
@@ -704,7 +708,7 @@ def report(result: Result) -> list[str]:
             f" (p95 {ms(e.guarded.p95)} vs {ms(e.plain.p95)} ms)",
             "",
         ]
-    return out
+    return out + report_lines(r.metrics)
 
 
 @dataclass
@@ -832,6 +836,24 @@ def storm_ratio(result: Result) -> float:
     if storm is None or storm.at_rest is None or storm.during is None:
         return 0.0
     return storm.during.p95 / storm.at_rest.p95
+
+
+TARGETS += [
+    Target(
+        "GET /metrics (scrape) median",
+        "≤ 50 ms",
+        10000,
+        lambda r: f"{r.metrics.scrape.median * 1000:.1f} ms" if r.metrics else "-",
+        lambda r: r.metrics is not None and r.metrics.scrape.median <= 0.050,
+    ),
+    Target(
+        "GET /endpoints/{ext} median, scraping every 5 s",
+        "≤ +5 %",
+        None,
+        lambda r: f"{r.metrics.read_change * 100:+.1f} %" if r.metrics else "-",
+        lambda r: r.metrics is not None and abs(r.metrics.read_change) <= 0.05,
+    ),
+]
 
 
 def targets_table(results: list[Result]) -> list[str]:

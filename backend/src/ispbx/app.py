@@ -17,10 +17,12 @@ from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ispbx import __version__
-from ispbx.api import endpoints, events, history, manage, meta, system
+from ispbx.api import endpoints, events, history, manage, meta, metrics, system
 from ispbx.api.dependencies import BEARER_SCHEME
 from ispbx.api.errors import ApiError, api_error_handler, method_not_allowed_handler
 from ispbx.api.ui import mount_ui
+from ispbx.metrics.exporter import MetricsExporter
+from ispbx.metrics.http import HttpMetricsMiddleware, HttpStats
 from ispbx.pbx.detail import DetailFields, load_detail_ini
 from ispbx.services import Services
 from ispbx.settings import Settings
@@ -29,11 +31,13 @@ from ispbx.settings import Settings
 def create_app(settings: Settings, fields: DetailFields | None = None) -> FastAPI:
     """The app; ``fields`` is pjsip_detail.ini already loaded (read here when not given)."""
     detail_fields = fields if fields is not None else load_detail_ini(settings.detail_ini)
+    http_stats = HttpStats()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await Services.open(settings, detail_fields)
         app.state.services = services
+        app.state.metrics = MetricsExporter(services.pbxes, http_stats)
         await services.start()
         try:
             yield
@@ -61,6 +65,7 @@ def create_app(settings: Settings, fields: DetailFields | None = None) -> FastAP
     app.include_router(manage.router)
     app.include_router(endpoints.router)
     app.include_router(events.router)
+    app.include_router(metrics.router)
     mount_ui(app, settings.frontend_dir)
     if settings.cors_origin_list:
         app.add_middleware(
@@ -76,6 +81,7 @@ def create_app(settings: Settings, fields: DetailFields | None = None) -> FastAP
             ],
             expose_headers=["ETag"],
         )
+    app.add_middleware(HttpMetricsMiddleware, stats=http_stats)  # outermost: sees every request
     return app
 
 

@@ -164,8 +164,11 @@ class Settings(BaseSettings):
     def _valid_tokens(cls, value: str) -> str:
         for entry in (part.strip() for part in value.split(",") if part.strip()):
             role, _, token = (piece.strip() for piece in entry.partition(":"))
-            if role not in {"viewer", "admin"} or len(token) < 8:
-                raise ValueError("entries must be 'viewer:TOKEN' or 'admin:TOKEN' (8+ characters)")
+            if role not in {"viewer", "admin", "metrics"} or len(token) < 8:
+                raise ValueError(
+                    "entries must be 'viewer:TOKEN', 'admin:TOKEN' or 'metrics:TOKEN' "
+                    "(8+ characters)"
+                )
         return value
 
     @model_validator(mode="after")

@@ -45,6 +45,7 @@ OPERATIONS = {
     ("/config/versions", "list_config_versions"),
     ("/config/versions/{version_id}", "get_config_version"),
     ("/config/versions/{version_id}/revert", "revert_config_version"),
+    ("/metrics", "get_metrics"),
 }
 
 

@@ -12,6 +12,7 @@ from ispbx.ami.client import (
     AmiValueError,
 )
 from ispbx.ami.session import AmiSession, AmiState
+from ispbx.ami.stats import AmiStats
 from ispbx.ami.target import AmiTarget
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "AmiMessage",
     "AmiSession",
     "AmiState",
+    "AmiStats",
     "AmiTarget",
     "AmiTimeout",
     "AmiValueError",

@@ -306,6 +306,7 @@ class AmiClient:
         *,
         connect_timeout: float = 5.0,
         action_timeout: float = 5.0,
+        on_action: Callable[[str], None] | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -314,6 +315,7 @@ class AmiClient:
         self.connect_timeout = connect_timeout
         self.action_timeout = action_timeout
         self.actions_sent = 0
+        self._on_action = on_action  # told each action's name as it is written (AmiStats)
         self._listeners: Listeners[AmiMessage] = Listeners("AMI event")
         self._manager = _AmiManager(self._listeners.emit, self._connection_lost)
         self._protocol: _AmiProtocol | None = None
@@ -493,6 +495,8 @@ class AmiClient:
             raise AmiDisconnected(f"not connected to AMI at {self.address}")
         future = protocol.send(_Action(headers), as_list=as_list)
         self.actions_sent += 1
+        if self._on_action is not None:
+            self._on_action(headers.get("Action") or headers.get("action", ""))
         if seconds is None:
             return await future
         try:

@@ -39,6 +39,7 @@ from ispbx.ami.client import (
     AmiMessage,
     AmiTimeout,
 )
+from ispbx.ami.stats import AmiStats
 from ispbx.ami.target import AmiTarget
 from ispbx.backoff import Backoff, jittered
 from ispbx.listeners import AsyncHooks, Listeners
@@ -95,6 +96,9 @@ class AmiSession:
         self.logins: AsyncHooks[AmiClient] = AsyncHooks("AMI login")
         self.events: Listeners[AmiMessage] = Listeners("AMI event")
         self.states: Listeners[AmiState] = Listeners("AMI state")
+        self.stats = AmiStats()  # counters across reconnects, for /metrics
+        self.events.add(self.stats.event_received)
+        self.states.add(self.stats.state_changed)
         self._logged_retry: tuple[str, float] | None = None
 
     @property
@@ -181,6 +185,7 @@ class AmiSession:
             target.secret,
             connect_timeout=target.connect_timeout,
             action_timeout=target.action_timeout,
+            on_action=self.stats.action_sent,
         )
         client.add_event_listener(self.events.emit)
         try:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query, Request
 
-from ispbx.api.errors import ExtensionNotFound, Forbidden, Unauthorized
+from ispbx.api.errors import ExtensionNotFound, Forbidden, MetricsOnly, Unauthorized
 from ispbx.pbx.pbx import Pbx
 from ispbx.pbx.readmodel import ReadModel, valid_extension
 from ispbx.security.tokens import Principal
@@ -54,7 +54,7 @@ class Caller:
         return self.services.pbx.readmodel
 
 
-def _caller(request: Request, token: str | None) -> Caller:
+def _authenticated(request: Request, token: str | None) -> Caller:
     services: Services = request.app.state.services
     if not services.settings.auth:
         return Caller(services, Principal("admin", "admin (auth off)"))
@@ -62,6 +62,13 @@ def _caller(request: Request, token: str | None) -> Caller:
     if principal is None:
         raise Unauthorized()
     return Caller(services, principal)
+
+
+def _caller(request: Request, token: str | None) -> Caller:
+    caller = _authenticated(request, token)
+    if not caller.principal.reads_data:
+        raise MetricsOnly()
+    return caller
 
 
 async def require_token(request: Request) -> Caller:
@@ -86,8 +93,14 @@ async def require_admin(request: Request) -> Caller:
     return caller
 
 
+async def require_metrics_token(request: Request) -> Caller:
+    """GET /metrics: any role (metrics, viewer, admin), as Prometheus sends it (bearer)."""
+    return _authenticated(request, bearer_token(request))
+
+
 CallerDep = Annotated[Caller, Depends(require_token)]
 AdminDep = Annotated[Caller, Depends(require_admin)]
+MetricsCallerDep = Annotated[Caller, Depends(require_metrics_token)]
 StreamCallerDep = Annotated[Caller, Depends(require_token_or_query)]
 
 

@@ -41,6 +41,10 @@ class Forbidden(ApiError):
     detail = "This needs an admin token"
 
 
+class MetricsOnly(Forbidden):
+    detail = "This token may only read /metrics"
+
+
 class InvalidParameter(ApiError):
     """A parameter that has the right form but cannot be used (an unknown event kind, a cursor
     that is not one of ours, a window that ends before it starts): 422 in FastAPI's own shape, so

@@ -71,6 +71,10 @@ class PbxHistory:
     def flapping_count(self) -> int:
         return len(self._flaps.flapping_endpoints())
 
+    def flapping_endpoints(self) -> frozenset[str]:
+        """The endpoints flapping now (for /metrics)."""
+        return self._flaps.flapping_endpoints()
+
     # -- listeners (wired by Pbx) --------------------------------------------------------------
 
     def endpoints_changed(self, names: Changed) -> None:

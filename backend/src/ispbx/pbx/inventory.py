@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from ispbx.ami import AmiClient, AmiError, AmiMessage, AmiSession
@@ -134,6 +135,14 @@ class Inventory:
 
     def device_state(self, name: str) -> str:
         return self._state.device_states.get(name, "Unknown")
+
+    def contact_status_counts(self) -> Counter[str]:
+        """How many contacts have each status (Reachable, Unreachable, NonQualified …)."""
+        return Counter(
+            contact.get("Status", "Unknown")
+            for contacts in self._state.contacts.values()
+            for contact in contacts.values()
+        )
 
     async def fetch_detail(self, name: str) -> EndpointDetail | None:
         """Fetch ``name``'s details now (≤ 2 s; shared with concurrent callers)."""

@@ -17,6 +17,7 @@ from ispbx.history.service import History
 from ispbx.listeners import Unsubscribe
 from ispbx.manage.files import Journal
 from ispbx.manage.service import ManageService
+from ispbx.metrics.pbxmetrics import PbxMetrics
 from ispbx.pbx.detail import DetailFields
 from ispbx.pbx.history import PbxHistory
 from ispbx.pbx.inventory import Inventory
@@ -64,6 +65,7 @@ class Pbx:
             managed=config.managed_conf,
             journal=Journal(config.journal),
         )
+        self.metrics = PbxMetrics(self.id, self.inventory)
         self._unsubscribe: list[Unsubscribe] = []
         self._prints: tuple[int, dict[str, Hashable]] | None = None
 
@@ -84,9 +86,13 @@ class Pbx:
         a session event in the history.
         Flapping starts or stops: ``history.flapping_changed`` → the row and a ``flapping`` event.
         A write applied: ``manage.applied`` → the list is rebuilt before the write answers.
+        /metrics counts ContactStatus events (``session.events``, before the inventory applies
+        them, so it can tell a new contact) and keeps its per-endpoint lines and online/offline
+        transitions from ``inventory.changes``.
         """
         return [
             self.session.logins.add(self.inventory.on_login),
+            self.session.events.add(self.metrics.on_ami_event),  # first: sees the state before
             self.session.events.add(self.inventory.on_event),
             self.inventory.changes.add(self.history.endpoints_changed),
             self.inventory.changes.add(self.publisher.endpoints_changed),
@@ -98,6 +104,7 @@ class Pbx:
             self.history.flapping_changed.add(self._flapping_changed),
             # a write answers once the list shows it (read your writes)
             self.manage.applied.add(lambda _outcome: self.publisher.rebuild_now()),
+            self.inventory.changes.add(self.metrics.endpoints_changed),
         ]
 
     async def start(self) -> None:

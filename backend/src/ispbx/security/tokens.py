@@ -1,4 +1,4 @@
-"""API tokens and roles (viewer, admin).
+"""API tokens and roles (viewer, admin, metrics: only ``GET /metrics``).
 
 Tokens come from ISPBX_API_TOKENS / ``[api] tokens``. With none configured, an admin token is made
 once and kept in a file only the service's user can read, so dashboard bookmarks survive restarts.
@@ -24,7 +24,8 @@ from typing import Literal
 from ispbx.settings import Settings
 
 log = logging.getLogger(__name__)
-Role = Literal["viewer", "admin"]
+Role = Literal["viewer", "admin", "metrics"]
+ROLES: dict[str, Role] = {"viewer": "viewer", "admin": "admin", "metrics": "metrics"}
 MIN_TOKEN_LENGTH = 8  # as for ISPBX_API_TOKENS (ispbx.settings)
 
 
@@ -40,6 +41,11 @@ class Principal:
     @property
     def sees_secrets(self) -> bool:
         return self.role == "admin"
+
+    @property
+    def reads_data(self) -> bool:
+        """Endpoints and events; a metrics token reads /metrics only."""
+        return self.role != "metrics"
 
 
 class TokenStore:
@@ -57,7 +63,7 @@ class TokenStore:
         found: Principal | None = None
         for role, known in self._tokens:
             if hmac.compare_digest(offered, known) and found is None:
-                granted: Role = "admin" if role == "admin" else "viewer"
+                granted: Role = ROLES.get(role, "viewer")
                 found = Principal(granted, fingerprint(granted, known))
         return found
 
