@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from bench.amiproxy import LoopThread
+from prometheus_client.parser import text_string_to_metric_families
 
 from ispbx_lab.lab import Lab, free_port
 from tests.integration.conftest import running_lab
@@ -79,6 +80,16 @@ def changed_lines(before: dict[str, bytes], after: dict[str, bytes]) -> dict[str
     return changes
 
 
+def metric(service: ServiceProcess, name: str, **labels: str) -> float | None:
+    """One sample of the service's /metrics (None: no such series)."""
+    text = call(service, "GET", "/metrics").text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == {"pbx": "default", **labels}:
+                return float(sample.value)
+    return None
+
+
 def shown(lab: Lab, kind: str, name: str) -> dict[str, str]:
     """``pjsip show <kind> <name>`` as {parameter: value} (empty: Asterisk has no such object)."""
     out = lab.cli(f"pjsip show {kind} {name}").stdout
@@ -141,8 +152,11 @@ def test_create_patch_delete_round_trip_confirmed_by_pjsip_show(
     assert removed.status_code == 200, removed.text
     assert shown(lab, "endpoint", "301")["context"] == "default"  # Asterisk's default again
 
+    applied = metric(service, "ispbx_config_apply_duration_seconds_count") or 0
     deleted = call(service, "DELETE", "/endpoints/301", headers={"If-Match": etag(service, "301")})
     assert deleted.status_code == 200, deleted.text
+    assert metric(service, "ispbx_config_apply_duration_seconds_count") == applied + 1
+    assert metric(service, "ispbx_config_writes_total", operation="delete", result="applied")
     assert shown(lab, "endpoint", "301") == {}
     assert shown(lab, "auth", "301") == {}
     assert "301" not in [r["extension"] for r in service.get("/endpoints").json()["endpoints"]]
@@ -411,6 +425,10 @@ def test_a_change_asterisk_did_not_load_is_rolled_back_and_reported(
         assert proxy.swallowed == 2  # the change's reload, and the rollback's
         audit = call(service, "GET", "/audit").json()["entries"]
         assert audit[0]["result"] == "rolled_back" and "never-loaded" in audit[0]["detail"]
+        rolled = {"operation": "update", "result": "rolled_back"}
+        assert metric(service, "ispbx_config_writes_total", **rolled) == 1
+        assert metric(service, "ispbx_config_rollbacks_total") == 1
+        assert metric(service, "ispbx_config_apply_duration_seconds_count") == 0
     finally:
         service.stop()
         proxy.stop()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,6 +96,16 @@ class Outcome:
     version: int | None = None
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """One audited write, for counting: what, how it ended, how long it held the PBX's lock."""
+
+    operation: str
+    result: AuditResult
+    seconds: float
+    rolled_back: bool  # the files were written and put back
+
+
 Build = Callable[[Workspace], Plan]
 
 
@@ -121,6 +132,8 @@ class ManageService:
         self._reloader = Reloader(session)
         self._lock = asyncio.Lock()
         self.applied: Listeners[Outcome] = Listeners("applied change")
+        self.attempted: Listeners[Attempt] = Listeners("audited write")
+        self._started = 0.0  # when the change holding the lock got it
 
     async def recover(self) -> None:
         """At start: undo a write that a dead process left half done."""
@@ -227,6 +240,7 @@ class ManageService:
                 await self._lock.acquire()
         except TimeoutError:
             raise WriteUnavailable("another change of this PBX is still being applied") from None
+        self._started = time.monotonic()
         try:
             return await self._apply_locked(
                 operation, subject, build, who, dry_run=dry_run, if_match=if_match
@@ -318,7 +332,13 @@ class ManageService:
         except (ReloadError, AmiError) as exc:
             await self._roll_back(previous)
             await self._audit(
-                plan.operation, subject, who, AuditResult.FAILED, diff=text, detail=str(exc)
+                plan.operation,
+                subject,
+                who,
+                AuditResult.FAILED,
+                diff=text,
+                detail=str(exc),
+                rolled_back=True,
             )
             raise AsteriskFailed(
                 f"Asterisk did not take the change, the files were put back: {exc}"
@@ -327,7 +347,13 @@ class ManageService:
             await self._roll_back(previous)
             detail = "; ".join(m.describe() for m in mismatches)
             await self._audit(
-                plan.operation, subject, who, AuditResult.ROLLED_BACK, diff=text, detail=detail
+                plan.operation,
+                subject,
+                who,
+                AuditResult.ROLLED_BACK,
+                diff=text,
+                detail=detail,
+                rolled_back=True,
             )
             raise NotConfirmed(
                 f"Asterisk did not load the change as meant, so it was rolled back: {detail}",
@@ -409,7 +435,10 @@ class ManageService:
         diff: str = "",
         detail: str = "",
         versions: tuple[int | None, int | None] = (None, None),
+        rolled_back: bool = False,
     ) -> None:
+        seconds = time.monotonic() - self._started
+        self.attempted.emit(Attempt(operation, result, seconds, rolled_back))
         entry = AuditEntry(
             pbx=self.pbx_id,
             who=who.name,

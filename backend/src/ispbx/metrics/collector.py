@@ -42,6 +42,7 @@ class IspbxCollector:
         yield from self._contacts(pbxes)
         yield from self._activity(pbxes)
         yield from self._config(pbxes)
+        yield from self._writes(pbxes)
         sse = GaugeMetricFamily("ispbx_sse_subscribers", "Open /events streams", labels=["pbx"])
         for pbx_id, pbx in pbxes:
             sse.add_metric([pbx_id], pbx.publisher.subscriber_count)
@@ -180,3 +181,29 @@ class IspbxCollector:
                 drift.add_metric([pbx_id, "not_loaded"], len(in_file - in_asterisk))
                 drift.add_metric([pbx_id, "not_in_file"], len(in_asterisk - in_file))
         yield from (loaded, warnings, defined, drift)
+
+    def _writes(self, pbxes: list[tuple[str, Pbx]]) -> Iterator[Metric]:
+        writes = CounterMetricFamily(
+            "ispbx_config_writes",
+            "Audited management writes by operation (create, update, delete, import, revert) and "
+            "result (applied, rejected, rolled_back, failed); dry runs are not counted",
+            labels=["pbx", "operation", "result"],
+        )
+        rollbacks = CounterMetricFamily(
+            "ispbx_config_rollbacks",
+            "Writes whose files were put back because Asterisk did not take them as meant",
+            labels=["pbx"],
+        )
+        apply = HistogramMetricFamily(
+            "ispbx_config_apply_duration_seconds",
+            "Applied writes: from getting the PBX's write lock to Asterisk confirming the change "
+            "(file write, reload, read back)",
+            labels=["pbx"],
+        )
+        for pbx_id, pbx in pbxes:
+            counts = pbx.metrics.writes
+            for (operation, result), count in sorted(counts.writes.items()):
+                writes.add_metric([pbx_id, operation, result], count)
+            rollbacks.add_metric([pbx_id], counts.rollbacks)
+            apply.add_metric([pbx_id], counts.apply.cumulative(), counts.apply.sum)
+        yield from (writes, rollbacks, apply)

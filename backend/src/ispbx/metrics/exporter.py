@@ -1,19 +1,17 @@
 """What ``GET /metrics`` answers: one registry per app, built in the lifespan.
 
 The registry holds :class:`~ispbx.metrics.collector.IspbxCollector`, the flapping series from
-each PBX's history (:class:`~ispbx.metrics.flapping.FlappingCollector`) and any extra collectors
-(the extension point for the management issue's write counters); the per-endpoint families are
-appended by :mod:`ispbx.metrics.endpoints`. All of it is rendered in the event loop, at the
-scrape, from the state of that moment.
+each PBX's history (:class:`~ispbx.metrics.flapping.FlappingCollector`); the per-endpoint
+families are appended by :mod:`ispbx.metrics.endpoints`. All of it is rendered in the event
+loop, at the scrape, from the state of that moment.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
-from prometheus_client.registry import Collector
 
 from ispbx.metrics.collector import IspbxCollector, is_live
 from ispbx.metrics.endpoints import render_families
@@ -25,15 +23,11 @@ CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4  # the classic text format, which every 
 
 
 class MetricsExporter:
-    def __init__(
-        self, pbxes: Mapping[str, Pbx], http: HttpStats, extra: Iterable[Collector] = ()
-    ) -> None:
+    def __init__(self, pbxes: Mapping[str, Pbx], http: HttpStats) -> None:
         self._pbxes = pbxes
         self.registry = CollectorRegistry()
         self.registry.register(IspbxCollector(lambda: self._pbxes, http))
         self.registry.register(FlappingCollector(self._flapping))
-        for collector in extra:
-            self.registry.register(collector)
 
     def _flapping(self) -> dict[str, frozenset[str]]:
         return {pbx_id: pbx.history.flapping_endpoints() for pbx_id, pbx in self._pbxes.items()}

@@ -14,6 +14,9 @@ from collections.abc import Sequence
 RTT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 # HTTP handling time inside the service: the read path takes well under a millisecond.
 HTTP_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# An applied write: a file write, a pjsip reload (half a second at a few thousand endpoints) and
+# a read back; a large import or a loaded server takes seconds.
+APPLY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
 def bound_text(bound: float) -> str:

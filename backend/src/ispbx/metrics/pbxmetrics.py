@@ -5,13 +5,16 @@ from __future__ import annotations
 from ispbx.ami import AmiMessage
 from ispbx.metrics.activity import PbxActivity
 from ispbx.metrics.endpoints import EndpointQueries, EndpointSeries
+from ispbx.metrics.writes import WriteCounts
 
 
 class PbxMetrics:
-    """The counters (``activity``) and the per-endpoint lines (``series``) of one PBX."""
+    """The counters (``activity``, ``writes``) and the per-endpoint lines (``series``) of one
+    PBX."""
 
     def __init__(self, pbx_id: str, inventory: EndpointQueries) -> None:
         self.activity = PbxActivity(inventory)
+        self.writes = WriteCounts()
         self.series = EndpointSeries(pbx_id)
 
     def on_ami_event(self, message: AmiMessage) -> None:

@@ -88,7 +88,8 @@ class Pbx:
         A write applied: ``manage.applied`` → the list is rebuilt before the write answers.
         /metrics counts ContactStatus events (``session.events``, before the inventory applies
         them, so it can tell a new contact) and keeps its per-endpoint lines and online/offline
-        transitions from ``inventory.changes``.
+        transitions from ``inventory.changes``; each audited write (``manage.attempted``) is
+        counted by result, with its time to confirmation.
         """
         return [
             self.session.logins.add(self.inventory.on_login),
@@ -105,6 +106,7 @@ class Pbx:
             # a write answers once the list shows it (read your writes)
             self.manage.applied.add(lambda _outcome: self.publisher.rebuild_now()),
             self.inventory.changes.add(self.metrics.endpoints_changed),
+            self.manage.attempted.add(self.metrics.writes.attempted),
         ]
 
     async def start(self) -> None:

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from ispbx.history import AuditResult
+from ispbx.manage.service import Attempt
+from ispbx.metrics.writes import WriteCounts
 from tests.unit.ami.fake_ami import FakeAmi
 from tests.unit.metrics.rig import (
     ADMIN,
@@ -349,3 +352,46 @@ async def test_flapping_endpoints_come_from_the_history(
         s = await service.until(lambda s: value(s, "ispbx_flapping_endpoints") == 1, limit=10)
         assert named(s, "ispbx_endpoint_flapping") == [{"pbx": "default", "endpoint": "101"}]
         assert value(s, "ispbx_endpoint_flapping", endpoint="101") == 1
+
+
+# -- management writes ---------------------------------------------------------------------------
+
+
+async def test_writes_are_counted_by_operation_and_result_and_a_rollback_too(
+    service: Service,
+) -> None:
+    s = await service.scrape()
+    assert value(s, "ispbx_config_writes_total", operation="create", result="applied") == 0
+    assert value(s, "ispbx_config_rollbacks_total") == 0
+    auth = {"Authorization": f"Bearer {ADMIN}"}
+    body = {"extension": "105", "password": "a-long-enough-password-1"}
+
+    dry = await service.client.post(
+        "/endpoints", json=body, params={"dry_run": "true"}, headers=auth
+    )
+    assert dry.status_code == 200, dry.text  # a dry run is no write
+    taken = await service.client.post("/endpoints", json={**body, "extension": "101"}, headers=auth)
+    assert taken.status_code == 409, taken.text  # 101 is in pjsip.conf already
+    # The fake Asterisk answers Reload with an error: the files are put back.
+    failed = await service.client.post("/endpoints", json=body, headers=auth)
+    assert failed.status_code == 502, failed.text
+
+    s = await service.scrape()
+    assert value(s, "ispbx_config_writes_total", operation="create", result="rejected") == 1
+    assert value(s, "ispbx_config_writes_total", operation="create", result="failed") == 1
+    assert value(s, "ispbx_config_writes_total", operation="create", result="applied") == 0
+    assert value(s, "ispbx_config_rollbacks_total") == 1
+    assert value(s, "ispbx_config_apply_duration_seconds_count") == 0  # nothing applied
+
+
+def test_applied_writes_are_timed_and_rolled_back_ones_counted() -> None:
+    counts = WriteCounts()
+    counts.attempted(Attempt("update", AuditResult.APPLIED, 0.7, rolled_back=False))
+    counts.attempted(Attempt("import", AuditResult.APPLIED, 3.0, rolled_back=False))
+    counts.attempted(Attempt("update", AuditResult.ROLLED_BACK, 0.9, rolled_back=True))
+    assert counts.writes[("update", "applied")] == 1
+    assert counts.writes[("update", "rolled_back")] == 1
+    assert counts.rollbacks == 1
+    assert counts.apply.count == 2
+    assert dict(counts.apply.cumulative())["1.0"] == 1
+    assert dict(counts.apply.cumulative())["5.0"] == 2

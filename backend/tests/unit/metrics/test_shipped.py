@@ -146,6 +146,9 @@ def test_the_exported_names_cover_the_issue_list(exported: set[str]) -> None:
         "ispbx_sse_subscribers",
         "ispbx_flapping_endpoints",
         "ispbx_endpoint_flapping",
+        "ispbx_config_writes_total",
+        "ispbx_config_rollbacks_total",
+        "ispbx_config_apply_duration_seconds_bucket",
     } <= exported
 
 
