@@ -141,8 +141,13 @@ class ListPublisher:
         self.endpoints_changed(None)
 
     def envelope_changed(self, _cause: object = None) -> None:
-        """AMI went up or down: only the envelope changes."""
-        self._dirty.set()
+        """AMI went up or down: the envelope changes at once, not after the debounce, so the
+        list never says ``ami_connected`` once /health says AMI is down (a build that changes
+        only the envelope and the rows already pending is cheap, and this is rare)."""
+        if self._snapshot is None:
+            self._dirty.set()
+            return
+        self._rebuild()
 
     def rebuild_now(self) -> None:
         """Rebuild at once what is marked (a write answers only once the list shows it)."""

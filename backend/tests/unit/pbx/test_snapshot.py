@@ -160,6 +160,16 @@ async def test_feed_has_status_endpoint_and_removed_events_with_rising_ids(
     assert publisher.events_after(3) == []
 
 
+async def test_ami_going_down_shows_in_the_list_at_once_not_after_the_debounce(
+    publisher: ListPublisher, rows: FakeRows
+) -> None:
+    publisher.snapshot()
+    rows.ami_connected = False
+    publisher.envelope_changed()  # no await: no chance for the debounced task to run
+    assert publisher.snapshot().envelope["ami_connected"] is False
+    assert kinds(publisher) == [(1, "status", None)]
+
+
 async def test_a_change_that_changes_nothing_is_not_published(
     publisher: ListPublisher, rows: FakeRows
 ) -> None:
