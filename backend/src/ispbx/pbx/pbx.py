@@ -97,7 +97,7 @@ class Pbx:
             self.session.events.add(self.inventory.on_event),
             self.inventory.changes.add(self.history.endpoints_changed),
             self.inventory.changes.add(self.publisher.endpoints_changed),
-            self.store.changes.add(self.publisher.everything_changed),
+            self.store.changes.add(self.publisher.config_changed),
             self.store.changes.add(log_config_view),
             self.store.changes.add(self.history.config_view),
             self.session.states.add(self.publisher.envelope_changed),

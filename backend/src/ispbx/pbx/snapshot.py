@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ispbx.pbx.bodies import EndpointListBody, EnvelopeBody, ListRow
+from ispbx.pjsip.store import ConfigView
 from ispbx.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class RowSource(Protocol):
     def envelope(self) -> EnvelopeBody: ...
     def list_endpoints(self) -> EndpointListBody: ...
     def row(self, name: str) -> ListRow | None: ...
+    def names(self) -> list[str]: ...  # every endpoint's name, in the list's order
 
 
 @dataclass
@@ -137,8 +139,13 @@ class ListPublisher:
         self._dirty.set()
 
     def everything_changed(self, _cause: object = None) -> None:
-        """pjsip.conf changed: rows may appear, vanish or change."""
+        """Rows may appear, vanish or change."""
         self.endpoints_changed(None)
+
+    def config_changed(self, view: ConfigView) -> None:
+        """pjsip.conf changed: every row may change, unless the view names the endpoints a
+        write touched."""
+        self.endpoints_changed(None if view.touched is None else set(view.touched))
 
     def envelope_changed(self, _cause: object = None) -> None:
         """AMI went up or down: the envelope changes at once, not after the debounce, so the
@@ -220,10 +227,7 @@ class ListPublisher:
                 for gone in cache.keys() - rows.keys():
                     del cache[gone]
         else:
-            rows, names = dict(old.rows), old.names
-            for name in pending & rows.keys():
-                rows[name] = self._source.row(name) or rows[name]
-            changed = pending & rows.keys()
+            rows, names, changed = self._apply_pending(old, pending)
         changed = {n for n in changed if old is None or old.rows.get(n) != rows[n]}
         envelope = self._source.envelope()
         version = (old.version + 1) if old else 1
@@ -231,6 +235,26 @@ class ListPublisher:
         self.builds += 1
         if old is not None:
             self._publish(old, self._snapshot, changed)
+
+    def _apply_pending(
+        self, old: ListSnapshot, pending: set[str]
+    ) -> tuple[dict[str, ListRow], list[str], set[str]]:
+        """The rows after rebuilding just ``pending``: a row may change, appear (an endpoint
+        created) or vanish (one that neither Asterisk nor the file knows any more)."""
+        rows, names = dict(old.rows), old.names
+        appeared = vanished = False
+        for name in pending:
+            row = self._source.row(name)
+            if row is None:
+                vanished |= rows.pop(name, None) is not None
+                for cache in self._row_bytes.values():
+                    cache.pop(name, None)
+                continue
+            appeared |= name not in rows
+            rows[name] = row
+        if appeared or vanished:
+            names = [name for name in self._source.names() if name in rows]
+        return rows, names, pending & rows.keys()
 
     def _publish(self, old: ListSnapshot, new: ListSnapshot, changed: set[str]) -> None:
         events: list[tuple[str, Any]] = []

@@ -14,13 +14,15 @@ included file after a failed parse are all noticed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ispbx.gcpause import gc_paused
 from ispbx.listeners import Listeners
 from ispbx.pjsip.checks import ConfigCheck, check_config
 from ispbx.pjsip.parser import (
@@ -100,6 +102,9 @@ class ConfigView:
     # the files the latest read found (None: a missing include), and their ETag
     contents: Mapping[Path, bytes | None] = field(default_factory=dict)
     etag: str = ""
+    # the endpoints whose options may differ from the view before (None: any of them); a
+    # writer that adopts its own parse knows
+    touched: frozenset[str] | None = None
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -117,6 +122,7 @@ class ConfigStore:
         self._good_marks: Marks = {}  # what the last good parse read
         self._marks: Marks = {}  # what to watch now
         self._task: asyncio.Task[None] | None = None
+        self._held = 0  # writers that hold the re-reading (see held())
         self.changes: Listeners[ConfigView] = Listeners("pjsip.conf change")
 
     @property
@@ -140,16 +146,31 @@ class ConfigStore:
             return await self.reload()
         return self._view
 
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """While a writer writes the files, reloads and reads back, the files are not re-read:
+        until the writer adopts its own parse, the view stays the one of the files as they were
+        (what Asterisk had loaded), and the write does not race a parse of its own bytes. A
+        change the writer did not adopt (a rollback, a hand edit meanwhile) is read by the next
+        poll after it lets go."""
+        self._held += 1
+        try:
+            yield
+        finally:
+            self._held -= 1
+
     def adopt(
         self,
         config: PjsipConfig,
         check: ConfigCheck,
         contents: Mapping[Path, bytes | None],
         written: Mapping[Path, bytes | None],
+        touched: frozenset[str] | None = None,
     ) -> ConfigView:
         """Take the parse a writer made of the very bytes it just wrote, instead of reading every
         file again; if any written file no longer holds those bytes (a hand edit came in
-        between), nothing is adopted and the next refresh reads the files."""
+        between), nothing is adopted and the next refresh reads the files. ``touched``: the
+        endpoints whose options the write changed (None: possibly any)."""
         for path, data in written.items():
             try:
                 now: bytes | None = path.read_bytes()
@@ -161,19 +182,23 @@ class ConfigStore:
             self._marks[path] = mark(path)
             self._marks[path.parent] = mark(path.parent)
         self._good_marks = dict(self._marks)
-        self._set(config, check, None, contents)
+        self._set(config, check, None, contents, touched)
         return self._view
 
     def changed(self) -> bool:
+        """Whether a watched file changed since the last read (never while a writer holds)."""
+        if self._held:
+            return False
         return any(mark(path) != before for path, before in self._marks.items())
 
     def _read(self) -> tuple[Parsed | None, str | None, Recorder]:
         recorder = Recorder()
-        try:
-            config = parse_file(self._path, read_text=recorder.read_text, glob=recorder.glob)
-        except PjsipConfigError as exc:
-            return None, str(exc), recorder
-        return (config, check_config(config)), None, recorder
+        with gc_paused():
+            try:
+                config = parse_file(self._path, read_text=recorder.read_text, glob=recorder.glob)
+            except PjsipConfigError as exc:
+                return None, str(exc), recorder
+            return (config, check_config(config)), None, recorder
 
     def _apply(self, parsed: Parsed | None, error: str | None, recorder: Recorder) -> None:
         marks, contents = recorder.marks, recorder.contents
@@ -191,13 +216,14 @@ class ConfigStore:
         check: ConfigCheck | None,
         error: str | None,
         contents: Mapping[Path, bytes | None],
+        touched: frozenset[str] | None = None,
     ) -> None:
         old = self._view
         etag = fileset_tag(contents)
         if config is old.config and error == old.error and etag == old.etag:
             return
         self._view = ConfigView(
-            self._path, config, error, old.version + 1, check, dict(contents), etag
+            self._path, config, error, old.version + 1, check, dict(contents), etag, touched
         )
         self.changes.emit(self._view)
 

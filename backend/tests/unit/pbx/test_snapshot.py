@@ -41,6 +41,9 @@ class FakeRows:
         row = self.rows.get(name)
         return copy.deepcopy(row) if row is not None else None
 
+    def names(self) -> list[str]:
+        return sorted(self.rows)
+
 
 @pytest.fixture
 async def rows() -> FakeRows:
@@ -168,6 +171,20 @@ async def test_ami_going_down_shows_in_the_list_at_once_not_after_the_debounce(
     publisher.envelope_changed()  # no await: no chance for the debounced task to run
     assert publisher.snapshot().envelope["ami_connected"] is False
     assert kinds(publisher) == [(1, "status", None)]
+
+
+async def test_a_write_rebuilds_only_its_rows_and_they_may_appear_or_vanish(
+    publisher: ListPublisher, rows: FakeRows
+) -> None:
+    publisher.snapshot()
+    rows.rows["100"] = {"extension": "100", "status": "offline", "contacts": []}  # created
+    del rows.rows["102"]  # deleted
+    rows.list_calls = 0
+    publisher.endpoints_changed({"100", "102"})
+    await rebuilt(publisher, 2)
+    assert rows.list_calls == 0  # no full build
+    assert publisher.snapshot().names == ["100", "101", "103"]
+    assert kinds(publisher) == [(1, "endpoint", "100"), (2, "removed", "102")]
 
 
 async def test_a_change_that_changes_nothing_is_not_published(

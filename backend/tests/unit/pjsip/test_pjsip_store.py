@@ -107,3 +107,34 @@ def test_a_write_during_the_parse_is_not_missed(tmp_path: Path) -> None:
     store.load()
     assert names(store) == ["1000"]
     assert store.changed()
+
+
+def test_a_writer_holding_the_store_is_not_raced_by_a_re_read(tmp_path: Path) -> None:
+    conf = tmp_path / "pjsip.conf"
+    conf.write_text(ENDPOINT.format(name="101"))
+    store = ConfigStore(conf)
+    store.load()
+    with store.held():
+        touch_later(conf, ENDPOINT.format(name="101") + ENDPOINT.format(name="102"))
+        assert not store.changed()  # the watcher and refresh() keep the view as loaded
+    assert store.changed()  # not adopted: the next poll reads it
+    store.load()
+    assert names(store) == ["101", "102"]
+
+
+def test_an_adopted_write_names_the_endpoints_it_touched(tmp_path: Path) -> None:
+    conf = tmp_path / "pjsip.conf"
+    conf.write_text(ENDPOINT.format(name="101"))
+    store = ConfigStore(conf)
+    view = store.load()
+    assert view.touched is None  # a read from disk: anything may have changed
+    written = {conf: (ENDPOINT.format(name="101") + ENDPOINT.format(name="102")).encode()}
+    with store.held():
+        touch_later(conf, written[conf].decode())
+        other = ConfigStore(conf)
+        parsed = other.load()
+        assert parsed.config is not None and parsed.check is not None
+        adopted = store.adopt(parsed.config, parsed.check, written, written, frozenset({"102"}))
+    assert adopted.touched == frozenset({"102"})
+    assert names(store) == ["101", "102"]
+    assert not store.changed()  # the bytes it wrote are the ones it adopted
