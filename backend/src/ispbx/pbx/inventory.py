@@ -39,6 +39,7 @@ from ispbx.pbx.sync import Fingerprints, endpoints_to_refresh, keep_known_contac
 from ispbx.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
+RESYNC_AFTER_WRITE = 1.0  # seconds of quiet after a write before its reload's resync
 SYNC_RETRY_INITIAL = 0.5
 SYNC_RETRY_CAP = 10.0
 Changed = set[str] | None  # the endpoints that changed; None for all
@@ -79,7 +80,8 @@ class Inventory:
         self._buffer: list[AmiMessage] = []
         self._login_booted_pending = False
         self._held = 0  # writers holding the reload-triggered resyncs back
-        self._held_resync = False
+        self._deferred: asyncio.Task[None] | None = None  # the resync after the last write
+        self.resync_after_write = RESYNC_AFTER_WRITE
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -87,6 +89,7 @@ class Inventory:
         self._fetcher.start()
 
     async def stop(self) -> None:
+        await cancel_and_wait(self._deferred)
         await cancel_and_wait(self._sync_task)
         await self._fetcher.stop()
 
@@ -235,17 +238,31 @@ class Inventory:
 
     @contextlib.asynccontextmanager
     async def resyncs_held(self) -> AsyncIterator[None]:
-        """While a writer reloads and reads its objects back, the resync its reload sets off
-        waits (AMI answers one action at a time: five big lists would queue before the
-        read-back); it runs as soon as the writer is done."""
+        """A writer reloads Asterisk and reads its objects back meanwhile: the resync its reload
+        sets off waits (AMI answers one action at a time: five big lists would queue before the
+        read-back) and runs ``resync_after_write`` seconds after the writer is done, whether
+        Asterisk's Reload event came during the write or just after it. A burst of writes (a
+        script, a form saved twice) so costs one resync, and the lists never compete with the
+        next write."""
         self._held += 1
+        if self._deferred is not None and not self._deferred.done():
+            self._deferred.cancel()  # folded into the resync after this write
         try:
             yield
         finally:
             self._held -= 1
-            if not self._held and self._held_resync:
-                self._held_resync = False
-                self.request_sync(full=False)
+            if not self._held:
+                self._deferred = asyncio.create_task(
+                    self._resync_later(), name="inventory-resync-after-write"
+                )
+
+    def _resync_deferred(self) -> bool:
+        """A write holds the resync, or one is due shortly after it: a Reload now folds in."""
+        return bool(self._held) or (self._deferred is not None and not self._deferred.done())
+
+    async def _resync_later(self) -> None:
+        await asyncio.sleep(self.resync_after_write)
+        self.request_sync(full=False)
 
     # -- events --------------------------------------------------------------------------------
 
@@ -259,11 +276,9 @@ class Inventory:
             module = message.get("Module", "").lower()
             # Status 0 is a finished reload; 4 ("in progress") and the rest change nothing.
             done = message.get("Status", "0") == "0"
-            if done and ("pjsip" in module or module in {"", "all"}):
-                if self._held:
-                    self._held_resync = True
-                else:
-                    self.request_sync(full=False)
+            pjsip = "pjsip" in module or module in {"", "all"}
+            if done and pjsip and not self._resync_deferred():
+                self.request_sync(full=False)
             return
         if self._syncing:
             self._buffer.append(message)

@@ -217,6 +217,38 @@ async def test_fully_booted_after_the_login_prefetches_everything_again(rig: Rig
     assert sorted(rig.asterisk.detail_fetches()[before:]) == ["101", "102", "103"]
 
 
+async def test_writes_in_a_burst_share_one_resync_after_the_last_of_them(rig: Rig) -> None:
+    rig.inventory.resync_after_write = 0.3
+    lists = rig.asterisk.fake.names().count("PJSIPShowEndpoints")
+    for _ in range(3):  # three writes, each with its own reload
+        async with rig.inventory.resyncs_held():
+            await rig.asterisk.fake.send_event(RELOAD)
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.1)  # the next write comes before the pause is over
+    assert rig.asterisk.fake.names().count("PJSIPShowEndpoints") == lists  # held, then deferred
+    await wait_until(lambda: rig.asterisk.fake.names().count("PJSIPShowEndpoints") == lists + 1, 2)
+    await asyncio.sleep(0.5)
+    assert rig.asterisk.fake.names().count("PJSIPShowEndpoints") == lists + 1  # only one
+
+
+async def test_a_reload_event_just_after_the_write_waits_for_the_same_resync(rig: Rig) -> None:
+    rig.inventory.resync_after_write = 0.3
+    lists = rig.asterisk.fake.names().count("PJSIPShowEndpoints")
+    async with rig.inventory.resyncs_held():
+        pass  # the write's reload answered, its event is still on the way
+    await rig.asterisk.fake.send_event(RELOAD)
+    await asyncio.sleep(0.1)
+    assert rig.asterisk.fake.names().count("PJSIPShowEndpoints") == lists
+    await wait_until(lambda: rig.asterisk.fake.names().count("PJSIPShowEndpoints") == lists + 1, 2)
+
+
+async def test_a_reload_outside_a_write_resyncs_at_once(rig: Rig) -> None:
+    rig.inventory.resync_after_write = 30.0
+    lists = rig.asterisk.fake.names().count("PJSIPShowEndpoints")
+    await rig.asterisk.fake.send_event(RELOAD)
+    await wait_until(lambda: rig.asterisk.fake.names().count("PJSIPShowEndpoints") == lists + 1, 1)
+
+
 def test_refresh_plan_ignores_device_states_and_contacts() -> None:
     old = Snapshot(endpoints={"101": listing("101")}, aors={"101": {"ObjectName": "101"}})
     volatile = {"DeviceState": "In use", "Contacts": "101/sip:x", "ActiveChannels": "1"}
