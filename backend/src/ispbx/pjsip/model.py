@@ -82,25 +82,45 @@ class PjsipConfig:
     _cache: dict[str, dict[str, ResolvedObject]] = field(
         default_factory=dict, compare=False, repr=False
     )
+    # type -> name -> the first section of that name (what sorcery keeps), options unresolved
+    _firsts: dict[str, dict[str, Section]] = field(default_factory=dict, compare=False, repr=False)
+    _resolved: dict[tuple[str, str], ResolvedObject] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def objects(self, type_: str) -> dict[str, ResolvedObject]:
         """Non-template sections of effective type `type_`, by name (first one wins)."""
         cached = self._cache.get(type_)
         if cached is None:
-            cached = {}
-            for section in self.sections:
-                if section.is_template or section.type != type_ or section.name in cached:
-                    continue
-                options = MappingProxyType(resolve_options(section.all_options))
-                cached[section.name] = ResolvedObject(section.name, type_, section, options)
+            cached = {name: self._resolve(type_, name) for name in self._first(type_)}
             self._cache[type_] = cached
         return dict(cached)
 
+    def _first(self, type_: str) -> dict[str, Section]:
+        """The first non-template section of each name with effective type ``type_``."""
+        if not self._firsts:
+            firsts = self._firsts
+            for section in self.sections:
+                if not section.is_template and section.type is not None:
+                    firsts.setdefault(section.type, {}).setdefault(section.name, section)
+        return self._firsts.get(type_, {})
+
+    def _resolve(self, type_: str, name: str) -> ResolvedObject:
+        """One object's effective options, resolved on first use (a writer asks for a few of
+        thousands)."""
+        key = (type_, name)
+        found = self._resolved.get(key)
+        if found is None:
+            section = self._first(type_)[name]
+            options = MappingProxyType(resolve_options(section.all_options))
+            found = self._resolved[key] = ResolvedObject(name, type_, section, options)
+        return found
+
     def endpoint_names(self) -> list[str]:
-        return list(self._objects("endpoint"))
+        return list(self._first("endpoint"))
 
     def has_object(self, type_: str, name: str) -> bool:
-        return name in self._objects(type_)
+        return name in self._first(type_)
 
     def names(self, type_: str) -> frozenset[str]:
         """The ids of non-template sections of effective type ``type_`` (no options resolved)."""
@@ -110,7 +130,7 @@ class PjsipConfig:
         return frozenset(s.name for s in self.sections if s.is_template)
 
     def has_endpoint(self, name: str) -> bool:
-        return name in self._objects("endpoint")
+        return name in self._first("endpoint")
 
     def endpoint_config(self, name: str) -> dict[str, str] | None:
         return self._options_of("endpoint", name)
@@ -121,14 +141,10 @@ class PjsipConfig:
     def aor(self, name: str) -> dict[str, str] | None:
         return self._options_of("aor", name)
 
-    def _objects(self, type_: str) -> dict[str, ResolvedObject]:
-        if type_ not in self._cache:
-            self.objects(type_)
-        return self._cache[type_]
-
     def _options_of(self, type_: str, name: str) -> dict[str, str] | None:
-        found = self._objects(type_).get(name)
-        return None if found is None else dict(found.options)
+        if name not in self._first(type_):
+            return None
+        return dict(self._resolve(type_, name).options)
 
 
 def resolve_options(

@@ -139,21 +139,41 @@ class _Category:
     is_template: bool = False
     parents: list[str] = field(default_factory=list)
     vars: list[_Var] = field(default_factory=list)
+    # (the vars as they were, their inherited copies): a template is inherited by thousands
+    _copies: tuple[list[_Var], list[_Var]] | None = field(default=None, repr=False)
 
     def inherit(self, base: _Category, base_name: str) -> None:
         self.parents.append(base_name)
-        self.vars.extend(_Var(v.name, v.value, inherited=True, key=v.key) for v in list(base.vars))
+        self.vars.extend(base.inherited_copies())
+
+    def inherited_copies(self) -> list[_Var]:
+        """This section's vars as a child copies them. A _Var is never changed once made (a
+        ``+=`` puts a new one in its place), so children may share the copies; they are made
+        again when the vars changed since."""
+        cached = self._copies
+        if cached is None or cached[0] != self.vars:  # element identity: no __eq__ on _Var
+            copies = [_Var(v.name, v.value, inherited=True, key=v.key) for v in self.vars]
+            cached = self._copies = (list(self.vars), copies)
+        return cached[1]
 
     def to_section(self) -> Section:
+        every = tuple((v.key, v.value) for v in self.vars)
+        own = every if not self.parents else _own_options(self.vars, every)
         return Section(
             name=self.name,
             file=self.file,
             line=self.line,
             is_template=self.is_template,
             parents=tuple(self.parents),
-            options=tuple((v.key, v.value) for v in self.vars if not v.inherited),
-            all_options=tuple((v.key, v.value) for v in self.vars),
+            options=own,
+            all_options=every,
         )
+
+
+def _own_options(
+    variables: list[_Var], every: tuple[tuple[str, str], ...]
+) -> tuple[tuple[str, str], ...]:
+    return tuple(pair for var, pair in zip(variables, every, strict=True) if not var.inherited)
 
 
 @dataclass
