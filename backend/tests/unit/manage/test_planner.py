@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import difflib
+import random
 from pathlib import Path
 
 import pytest
 
 from ispbx.manage.importer import parse_csv
-from ispbx.manage.planner import Conflict, NotFound, Planner, Rejected, Workspace
+from ispbx.manage.planner import (
+    Conflict,
+    NotFound,
+    Planner,
+    Rejected,
+    Workspace,
+    unified_diff,
+)
 from ispbx.manage.requests import CreateEndpoint, PatchEndpoint
 
 CONF = """\
@@ -129,3 +138,49 @@ def test_a_revert_to_what_the_files_already_hold_is_a_conflict(planner: Planner)
     ws = workspace(planner)
     with pytest.raises(Conflict):
         planner.revert(ws, {planner.main: planner.main.read_bytes()})
+
+
+def test_a_diff_in_a_long_file_numbers_its_hunks_as_in_the_whole_file() -> None:
+    before = [f"line {n}\n" for n in range(20_000)]
+    after = [*before[:9_000], "changed\n", *before[9_001:15_000], *before[15_002:]]
+    whole = "".join(difflib.unified_diff(before, after, fromfile="a/p.conf", tofile="b/p.conf"))
+    ours = unified_diff(Path("/p.conf"), "".join(before).encode(), "".join(after).encode())
+    assert ours.splitlines()[2:] == whole.splitlines()[2:]  # same hunks, same numbers
+    assert "@@ -8998,7 +8998,7 @@" in ours
+
+
+def test_a_diff_applied_to_the_old_lines_gives_the_new_ones() -> None:
+    rng = random.Random(7)
+    for _ in range(300):
+        old = [f"l{rng.randint(0, 4)}\n" for _ in range(rng.randint(0, 30))]
+        new = list(old)
+        for _ in range(rng.randint(1, 3)):
+            at = rng.randint(0, len(new))
+            if rng.random() < 0.5 or not new:
+                new.insert(at, f"n{rng.randint(0, 4)}\n")
+            else:
+                del new[min(at, len(new) - 1)]
+        text = unified_diff(Path("/p.conf"), "".join(old).encode(), "".join(new).encode())
+        assert apply_diff(old, text) == new, text
+
+
+def apply_diff(old: list[str], text: str) -> list[str]:
+    result: list[str] = []
+    at = 0
+    for line in text.splitlines(keepends=True)[2:]:
+        if line.startswith("@@"):
+            numbers = line.split()[1][1:].split(",")
+            start, length = int(numbers[0]), int(numbers[1]) if len(numbers) > 1 else 1
+            first = start - 1 if length else start
+            result += old[at:first]
+            at = first
+        elif line.startswith(" "):
+            assert old[at] == line[1:]
+            result.append(line[1:])
+            at += 1
+        elif line.startswith("-"):
+            assert old[at] == line[1:]
+            at += 1
+        elif line.startswith("+"):
+            result.append(line[1:])
+    return result + old[at:]
