@@ -103,9 +103,23 @@ def _visible(base: str, token: str, extension: str, deadline: float) -> bool:
     return False
 
 
+def _settle(proxy: AmiCountingProxy, quiet: float = 3.0, limit: float = 60.0) -> None:
+    """Until the service sent no AMI action for ``quiet`` seconds (the resyncs that Asterisk's
+    own reloads set off are over), so a write is measured alone."""
+    deadline = time.monotonic() + limit
+    last = proxy.counts()
+    while time.monotonic() < deadline:
+        time.sleep(quiet)
+        now = proxy.counts()
+        if now - last == Counter() or sum((now - last).values()) == (now - last)["Ping"]:
+            return
+        last = now
+
+
 def run(base: str, token: str, lab: Lab, proxy: AmiCountingProxy, extension: str) -> ManageResult:
     result = ManageResult()
     _asterisk_reload(lab, result)
+    _settle(proxy)
     for i in range(SAMPLES):
         etag = _etag(base, token, extension)
         body = {"endpoint": {"language": f"l{i}"}}
@@ -118,7 +132,7 @@ def run(base: str, token: str, lab: Lab, proxy: AmiCountingProxy, extension: str
         if status != 200:
             raise RuntimeError(f"PATCH answered {status}: {answer}")
         if i == 0:
-            time.sleep(3.0)  # the resync the reload set off is on the wire by now
+            _settle(proxy)  # the resync the reload set off is done by now
             result.actions_per_write = proxy.counts() - before
     for i in range(SAMPLES):
         name = str(FIRST_NEW + i)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ispbx.ami import AmiError, AmiMessage, AmiSession
+from ispbx.gcpause import gc_paused
 from ispbx.history import AuditEntry, AuditResult, FileChange, HistoryDatabaseError
 from ispbx.history.service import History
 from ispbx.listeners import Listeners
@@ -31,7 +32,7 @@ from ispbx.manage.files import (
 from ispbx.manage.guards import sorcery_refusal
 from ispbx.manage.importer import ImportRow
 from ispbx.manage.planner import Conflict, NotFound, Plan, Planner, Rejected, Workspace
-from ispbx.manage.readback import Mismatch, compare, read_endpoint
+from ispbx.manage.readback import Mismatch, ObjectKey, compare, read_endpoint
 from ispbx.manage.reload import Reloader, ReloadError
 from ispbx.manage.requests import CreateEndpoint, PatchEndpoint
 from ispbx.pbx.inventory import Inventory
@@ -39,6 +40,7 @@ from ispbx.pjsip.store import ConfigStore
 
 log = logging.getLogger(__name__)
 LOCK_TIMEOUT = 60.0  # a change waits this long for the one before it
+READBACK_PIPELINE = 4  # PJSIPShowEndpoint actions in flight while reading a change back
 
 
 class ManageError(Exception):
@@ -107,6 +109,22 @@ class Attempt:
 
 
 Build = Callable[[Workspace], Plan]
+
+
+class Steps:
+    """How long each step of one write took, for the log line of an applied change."""
+
+    def __init__(self) -> None:
+        self._last = time.monotonic()
+        self.took: list[tuple[str, float]] = []
+
+    def done(self, step: str) -> None:
+        now = time.monotonic()
+        self.took.append((step, now - self._last))
+        self._last = now
+
+    def __str__(self) -> str:
+        return ", ".join(f"{step} {seconds:.3f}" for step, seconds in self.took)
 
 
 class ManageService:
@@ -273,22 +291,32 @@ class ManageService:
         fresh = view.config is not None and view.error is None
         parsed = (view.config, view.check, view.etag) if fresh and view.config else None
 
-        def plan_it() -> tuple[Workspace, Plan]:
+        steps = Steps()
+
+        def plan_it() -> tuple[Workspace, Plan, dict[str, str]]:
+            with gc_paused():
+                return planned()
+
+        def planned() -> tuple[Workspace, Plan, dict[str, str]]:
             ws = Workspace.read(self.main, parsed)
             if if_match is not None and if_match.strip() not in (ws.etag, "*"):
                 raise PreconditionFailed(
                     "the configuration files changed since that ETag (another change, or a hand "
                     "edit): read them again and re-apply"
                 )
-            return ws, build(ws)
+            steps.done("read")
+            plan = build(ws)
+            steps.done("plan")
+            diff = plan.diff(ws.contents)
+            steps.done("diff")
+            return ws, plan, diff
 
         try:
-            ws, plan = await asyncio.to_thread(plan_it)
+            ws, plan, diff = await asyncio.to_thread(plan_it)
         except (Rejected, Conflict, NotFound, PreconditionFailed) as exc:
             if not dry_run:
                 await self._audit(operation, subject, who, AuditResult.REJECTED, detail=str(exc))
             raise
-        diff = plan.diff(ws.contents)
         outcome = Outcome(
             operation,
             plan.extensions,
@@ -302,11 +330,29 @@ class ManageService:
         )
         if dry_run:
             return outcome
-        await self._write_and_confirm(plan, ws, who, subject, outcome)
+        # Until the write is confirmed, kept and adopted, the files are not re-read behind it
+        # and the resync its reload sets off waits (it runs once the write is done).
+        with self._store.held():
+            async with self._inventory.resyncs_held():
+                await self._write_and_confirm(plan, ws, who, subject, outcome, steps=steps)
+        log.info(
+            "%s %s applied in %.2f s (%s)",
+            operation,
+            _names(plan.extensions) or subject or "",
+            sum(seconds for _step, seconds in steps.took),
+            steps,
+        )
         return outcome
 
     async def _write_and_confirm(
-        self, plan: Plan, ws: Workspace, who: Who, subject: str | None, outcome: Outcome
+        self,
+        plan: Plan,
+        ws: Workspace,
+        who: Who,
+        subject: str | None,
+        outcome: Outcome,
+        *,
+        steps: Steps,
     ) -> None:
         text = "".join(outcome.diff.values())
         for path in plan.files:
@@ -325,10 +371,12 @@ class ManageService:
                 plan.operation, subject, who, AuditResult.FAILED, diff=text, detail=str(exc)
             )
             raise WriteUnavailable(f"cannot write the configuration: {exc}") from None
+        steps.done("write")
         try:
-            async with self._inventory.resyncs_held():
-                await self._reloader.reload()
-                mismatches, items = await self._read_back(plan)
+            await self._reloader.reload()
+            steps.done("reload")
+            mismatches, items = await self._read_back(plan)
+            steps.done("read back")
         except (ReloadError, AmiError) as exc:
             await self._roll_back(previous)
             await self._audit(
@@ -371,29 +419,48 @@ class ManageService:
             diff=text,
             versions=(before, version),
         )
+        steps.done("version and audit")
         contents = {**ws.contents, **plan.files}
         view = await asyncio.to_thread(
-            self._store.adopt, plan.after, plan.check, contents, plan.files
+            self._store.adopt,
+            plan.after,
+            plan.check,
+            contents,
+            plan.files,
+            frozenset(plan.extensions),
         )
         outcome.etag = view.etag
         self.applied.emit(outcome)
+        steps.done("list")
 
     async def _read_back(
         self, plan: Plan
     ) -> tuple[list[Mismatch], dict[str, list[AmiMessage] | None]]:
         expected = plan.expectations()
-        items: dict[str, list[AmiMessage] | None] = {}
+        items = await self._read_endpoints(plan.extensions)
         mismatches: list[Mismatch] = []
         for name in plan.extensions:
-            found = await read_endpoint(self._session, name)
-            items[name] = found
-            mine = {
-                key: value
-                for key, value in expected.items()
-                if key == ("endpoint", name) or _belongs(key, plan, name)
-            }
-            mismatches += compare(mine, found)
+            mismatches += compare(_expected_of(expected, plan, name), items[name])
         return mismatches, items
+
+    async def _read_endpoints(self, names: list[str]) -> dict[str, list[AmiMessage] | None]:
+        """PJSIPShowEndpoint of each, a few in flight at once (Asterisk answers one at a time;
+        the pipeline hides the round trips: an import reads back a thousand)."""
+        found: dict[str, list[AmiMessage] | None] = {}
+        pending = iter(names)
+
+        async def reader() -> None:
+            for name in pending:
+                found[name] = await read_endpoint(self._session, name)
+
+        readers = [asyncio.create_task(reader()) for _ in range(min(READBACK_PIPELINE, len(names)))]
+        try:
+            await asyncio.gather(*readers)
+        finally:
+            for task in readers:
+                task.cancel()
+            await asyncio.gather(*readers, return_exceptions=True)
+        return found
 
     async def _roll_back(self, previous: Mapping[Path, bytes | None]) -> None:
         try:
@@ -460,15 +527,26 @@ class ManageService:
             )
 
 
-def _belongs(key: tuple[str, str], plan: Plan, name: str) -> bool:
-    """Whether the auth/AOR ``key`` is one of endpoint ``name``'s (after the change)."""
+def _expected_of(
+    expected: Mapping[ObjectKey, Mapping[str, str] | None], plan: Plan, name: str
+) -> dict[ObjectKey, Mapping[str, str] | None]:
+    """The expectations about endpoint ``name`` and its own auths and AORs (after the
+    change)."""
     options = plan.after.endpoint_config(name) or {}
     names = {
         n.strip()
         for field_name in ("auth", "outbound_auth", "aors")
         for n in options.get(field_name, "").split(",")
     }
-    return key[0] in ("auth", "aor") and key[1] in names
+    keys = [("endpoint", name)] + [(kind, n) for kind in ("auth", "aor") for n in sorted(names)]
+    return {key: expected[key] for key in keys if key in expected}
+
+
+def _names(extensions: list[str]) -> str:
+    """Extensions for a log line: a few by name, a batch by count."""
+    if len(extensions) <= 5:
+        return ", ".join(extensions)
+    return f"{len(extensions):,} extensions ({extensions[0]} …)"
 
 
 def _text(content: bytes | None) -> str | None:
