@@ -10,11 +10,17 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from ispbx.ami.client import AmiMessage
-    from ispbx.ami.session import AmiState
+
+
+class SessionState(Protocol):
+    """What is counted of the session's state (``AmiState``: the session imports this module)."""
+
+    @property
+    def connected(self) -> bool: ...
 
 
 @dataclass
@@ -34,6 +40,6 @@ class AmiStats:
     def event_received(self, _message: AmiMessage) -> None:
         self.events += 1
 
-    def state_changed(self, state: AmiState) -> None:
+    def state_changed(self, state: SessionState) -> None:
         if state.connected:
             self.connects += 1
