@@ -53,7 +53,7 @@ from bench.client import (
     get,
 )
 from bench.metrics import MetricsFigures, measure_metrics, report_lines
-from bench.storm import StormResult, registration_storm
+from bench.storm import Ari, StormResult, registration_storm
 from ispbx.ami import AmiClient
 from ispbx_lab.lab import (
     AMI_SECRET,
@@ -559,11 +559,7 @@ def run_one(n: int, loop: LoopThread, floor: FloorServer, *, storm: bool = False
             loop, floor, service=service, lab=lab, proxy=proxy, result=result, names=names
         )
         if storm:
-            progress(f"N={n}: managing endpoints (PATCH, create, import of 1,000)")
-            result.manage = manage_bench.run(service.base, TOKEN, lab, proxy, str(FIRST + 1))
-            phones = [str(FIRST + i) for i in range(min(n, STORM_PHONES))]
-            progress(f"N={n}: registration storm of {len(phones)} phones")
-            result.storm = registration_storm(loop, service.base, TOKEN, lab.sip_port, phones)
+            measure_writes_and_storm(loop, service, lab, proxy, result)
         result.wall = time.perf_counter() - began
         ok = True
     if ok and not os.environ.get("BENCH_KEEP_LOGS"):
@@ -571,6 +567,18 @@ def run_one(n: int, loop: LoopThread, floor: FloorServer, *, storm: bool = False
     else:
         progress(f"N={n}: service log kept in {workdir}")
     return result
+
+
+def measure_writes_and_storm(
+    loop: LoopThread, service: Service, lab: Lab, proxy: AmiCountingProxy, result: Result
+) -> None:
+    n = result.endpoints
+    progress(f"N={n}: managing endpoints (PATCH, create, import of 1,000)")
+    result.manage = manage_bench.run(service.base, TOKEN, lab, proxy, str(FIRST + 1))
+    phones = [str(FIRST + i) for i in range(min(n, STORM_PHONES))]
+    progress(f"N={n}: registration storm of {len(phones)} phones")
+    ari = Ari(f"http://127.0.0.1:{lab.http_port}/ari", basic(ARI_USERNAME, ARI_PASSWORD))
+    result.storm = registration_storm(loop, service.base, TOKEN, lab.sip_port, phones, ari=ari)
 
 
 def measure_running(

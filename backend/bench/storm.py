@@ -30,6 +30,8 @@ class StormResult:
     recorded: int = 0
     at_rest: Stats | None = None
     during: Stats | None = None
+    ari_at_rest: Stats | None = None  # Asterisk's own GET /ari/endpoints/PJSIP/{ext}, alternated
+    ari_during: Stats | None = None
     reads_during: list[float] = field(default_factory=list)
 
     def lines(self) -> list[str]:
@@ -46,27 +48,60 @@ class StormResult:
             f"  GET /endpoints/{{ext}} in storm  median {storm.median * 1000:.2f} ms,"
             f" p95 {storm.p95 * 1000:.2f} ms ({len(storm.samples)} samples)"
             f" = {ratio:.2f}x the p95 at rest",
+            *self._ari_lines(),
             "",
         ]
 
+    def _ari_lines(self) -> list[str]:
+        rest, storm = self.ari_at_rest, self.ari_during
+        if rest is None or storm is None or not rest.samples or not storm.samples:
+            return []
+        ratio = storm.p95 / rest.p95 if rest.p95 else float("inf")
+        return [
+            "  control, Asterisk's own ARI on the same server (alternated with the reads above):",
+            f"  GET /ari/endpoints/PJSIP/{{ext}} at rest median {rest.median * 1000:.2f} ms,"
+            f" p95 {rest.p95 * 1000:.2f} ms; in storm median {storm.median * 1000:.2f} ms,"
+            f" p95 {storm.p95 * 1000:.2f} ms = {ratio:.2f}x",
+        ]
 
-def _reads(base: str, token: str, exts: list[str], stop: threading.Event, out: list[float]) -> None:
+
+@dataclass(frozen=True)
+class Ari:
+    """Asterisk's own HTTP API on the lab: the control beside the service's reads."""
+
+    base: str
+    auth: dict[str, str]
+
+
+def _reads(
+    base: str,
+    token: str,
+    exts: list[str],
+    stop: threading.Event,
+    out: tuple[list[float], list[float]],
+    *,
+    ari: Ari | None,
+) -> None:
     auth = bearer(token)
     rng = random.Random(7)
     while not stop.is_set():
-        reply = get(f"{base}/endpoints/{rng.choice(exts)}", auth)
-        out.append(reply.seconds)
+        ext = rng.choice(exts)
+        out[0].append(get(f"{base}/endpoints/{ext}", auth).seconds)
+        if ari is not None:
+            out[1].append(get(f"{ari.base}/endpoints/PJSIP/{ext}", ari.auth).seconds)
 
 
-def _sample_at_rest(base: str, token: str, exts: list[str], seconds: float) -> Stats:
-    out: list[float] = []
+def _sample_at_rest(
+    base: str, token: str, exts: list[str], seconds: float, ari: Ari | None
+) -> tuple[Stats, Stats]:
+    out: tuple[list[float], list[float]] = ([], [])
     stop = threading.Event()
-    thread = threading.Thread(target=_reads, args=(base, token, exts, stop, out), daemon=True)
+    thread = threading.Thread(target=_reads, args=(base, token, exts, stop, out, ari), daemon=True)
     thread.start()
     time.sleep(seconds)
     stop.set()
     thread.join(10)
-    return Stats(sorted(out))
+    return Stats(sorted(out[0])), Stats(sorted(out[1]))
 
 
 async def _register_all(users: list[str], sip_port: int) -> int:
@@ -107,14 +142,22 @@ def _recorded_since(base: str, token: str, since: str, wanted: set[str]) -> int:
 
 
 def registration_storm(
-    loop: LoopThread, base: str, token: str, sip_port: int, users: list[str]
+    loop: LoopThread,
+    base: str,
+    token: str,
+    sip_port: int,
+    users: list[str],
+    *,
+    ari: Ari | None = None,
 ) -> StormResult:
     result = StormResult(phones=len(users))
-    result.at_rest = _sample_at_rest(base, token, users, 3.0)
+    result.at_rest, result.ari_at_rest = _sample_at_rest(base, token, users, 3.0, ari)
     since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() - 1)) + "Z"
     stop = threading.Event()
-    reads: list[float] = []
-    reader = threading.Thread(target=_reads, args=(base, token, users, stop, reads), daemon=True)
+    reads: tuple[list[float], list[float]] = ([], [])
+    reader = threading.Thread(
+        target=_reads, args=(base, token, users, stop, reads), kwargs={"ari": ari}, daemon=True
+    )
     reader.start()
     started = time.perf_counter()
     try:
@@ -123,7 +166,8 @@ def registration_storm(
         result.seconds = time.perf_counter() - started
         stop.set()
         reader.join(10)
-    result.during = Stats(sorted(reads))
+    result.during = Stats(sorted(reads[0]))
+    result.ari_during = Stats(sorted(reads[1]))
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         result.recorded = _recorded_since(base, token, since, set(users))
