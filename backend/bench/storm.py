@@ -96,7 +96,9 @@ def _sample_at_rest(
 ) -> tuple[Stats, Stats]:
     out: tuple[list[float], list[float]] = ([], [])
     stop = threading.Event()
-    thread = threading.Thread(target=_reads, args=(base, token, exts, stop, out, ari), daemon=True)
+    thread = threading.Thread(
+        target=_reads, args=(base, token, exts, stop, out), kwargs={"ari": ari}, daemon=True
+    )
     thread.start()
     time.sleep(seconds)
     stop.set()
