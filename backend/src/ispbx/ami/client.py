@@ -159,10 +159,17 @@ def is_error(message: AmiMessage) -> bool:
 
 
 class _Message(Message):  # type: ignore[misc]
-    """panoramisk's Message (for its ActionID routing) carrying our plain dict."""
+    """panoramisk's Message (for its ActionID routing) carrying our plain dict.
 
-    def __init__(self, plain: AmiMessage) -> None:
-        super().__init__(plain)
+    Built in one pass: Message's own constructor sets its case-insensitive store key by key
+    through MutableMapping.update (18 µs for a 35-field EndpointDetail, 5.7 µs this way), and
+    every AMI message passes here. The store is exactly what that constructor leaves."""
+
+    def __init__(self, plain: AmiMessage) -> None:  # no super().__init__: see above
+        store = {key.lower(): (key, value) for key, value in plain.items()}
+        store["content"] = ("content", "")  # Message(headers, content="") sets it last
+        self._store = store
+        self.manager = None
         self.plain = plain
 
 

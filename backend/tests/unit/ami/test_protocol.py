@@ -10,12 +10,14 @@ from unittest import mock
 
 import pytest
 from panoramisk.manager import Manager
+from panoramisk.message import Message
 
 from ispbx.ami import AmiValueError
 from ispbx.ami.client import (
     MAX_LINE_BYTES,
     _AmiManager,
     _AmiProtocol,
+    _Message,
     join_headers,
     parse_line,
     validate_action,
@@ -189,3 +191,20 @@ def test_other_unsafe_actions_are_refused(action: dict[str, Any]) -> None:
 
 def test_amivalueerror_is_a_valueerror() -> None:
     assert issubclass(AmiValueError, ValueError)
+
+
+@pytest.mark.parametrize(
+    "plain",
+    [
+        {"Response": "Success", "ActionID": "a-1", "EventList": "start"},
+        {"Event": "EndpointDetail", "ActionID": "a-2", "ObjectName": "101", "CallerID": "Jörg"},
+        {"Event": "FullyBooted", "Privilege": "system,all", "Content": "kept in plain"},
+        {"Event": "X", "CommandID": "c-3", "actionid": "lower-case key"},
+    ],
+)
+def test_a_message_reads_as_panoramisk_would_build_it(plain: dict[str, str]) -> None:
+    ours, theirs = _Message(plain), Message(plain)
+    assert ours._store == theirs._store
+    assert (ours.id, ours.action_id, ours.success) == (theirs.id, theirs.action_id, theirs.success)
+    assert ("event" in ours) == ("event" in theirs)
+    assert ours.plain is plain
